@@ -1,0 +1,3 @@
+"""pipcachex: see, prune, back up, verify and re-check pip's cache."""
+
+__version__ = "0.1.0"

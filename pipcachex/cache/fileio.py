@@ -1,0 +1,96 @@
+"""Reading cache files without disturbing them.
+
+pip's "last used" signal is a file's atime, so every read pipcachex makes must leave atime
+alone: files are opened with ``O_NOATIME`` where the kernel allows it, and otherwise their
+times are put back after reading. ``Window`` exposes part of a file (the body embedded in a
+legacy ``http/`` entry) as a seekable file of its own for ``zipfile`` and ``tarfile``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import BinaryIO
+
+_NOATIME = getattr(os, "O_NOATIME", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+@contextmanager
+def open_untouched(path: Path) -> Iterator[BinaryIO]:
+    """Open ``path`` for binary reading so that reading it does not change its atime."""
+    restore: tuple[int, int] | None = None
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOATIME | _CLOEXEC)
+    except PermissionError:
+        # O_NOATIME is only allowed on files one owns (or as root); fall back to restoring times.
+        if not _NOATIME:
+            raise
+        fd = -1
+    if fd < 0 or not _NOATIME:
+        if fd >= 0:
+            os.close(fd)
+        st = os.stat(path)
+        restore = (st.st_atime_ns, st.st_mtime_ns)
+        fd = os.open(path, os.O_RDONLY | _CLOEXEC)
+    handle = os.fdopen(fd, "rb")
+    try:
+        yield handle
+    finally:
+        handle.close()
+        if restore is not None:
+            with suppress(OSError):
+                os.utime(path, ns=restore)
+
+
+def window(base: BinaryIO, offset: int, length: int) -> BinaryIO:
+    """Return a buffered, seekable file over ``length`` bytes of ``base`` from ``offset``."""
+    return io.BufferedReader(Window(base, offset, length))
+
+
+class Window(io.RawIOBase):
+    """A read-only, seekable view of ``length`` bytes of ``base`` starting at ``offset``."""
+
+    def __init__(self, base: BinaryIO, offset: int, length: int) -> None:
+        super().__init__()
+        self._base = base
+        self._offset = offset
+        self._length = length
+        self._pos = 0
+
+    def readable(self) -> bool:
+        """Windows can always be read."""
+        return True
+
+    def seekable(self) -> bool:
+        """Windows can always seek, as zipfile needs to reach the central directory."""
+        return True
+
+    def tell(self) -> int:
+        """Position relative to the start of the window."""
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move within the window; positions are clamped to its bounds."""
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self._pos + offset
+        else:
+            target = self._length + offset
+        self._pos = max(0, min(target, self._length))
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        """Fill ``buffer`` from the window, never reading past its end."""
+        remaining = self._length - self._pos
+        if remaining <= 0:
+            return 0
+        self._base.seek(self._offset + self._pos)
+        data = self._base.read(min(len(buffer), remaining))
+        memoryview(buffer)[: len(data)] = data
+        self._pos += len(data)
+        return len(data)

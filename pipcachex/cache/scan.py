@@ -1,0 +1,346 @@
+"""Walking a pip cache directory and turning what is there into ``CacheEntry`` records.
+
+The walk never follows symlinks, never reads a file it does not need, and reads the files it does
+need without moving their atime (see ``fileio``). Whatever it cannot recognise becomes an
+``unknown`` entry, and whatever is broken a ``damaged`` one, so no command crashes on a bad cache.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from pipcachex.cache.fileio import open_untouched, window
+from pipcachex.cache.httpmeta import RecordError, read_record
+from pipcachex.cache.identify import Identity, identify, parse_distribution_filename
+from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
+from pipcachex.errors import CacheError, UsageError
+
+STALE_SECONDS = 3600
+_ENTRY_NAME = re.compile(r"^[0-9a-f]{56}$")
+_HTTP_LAYOUTS = {"http": Layout.HTTP, "http-v2": Layout.HTTP_V2}
+_FOREIGN_NAMES = {".git", ".ssh", ".bashrc", ".profile", "bin", "etc", "usr", "home"}
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class CacheScan:
+    """Everything found in one cache directory at one moment."""
+
+    root: Path
+    exists: bool
+    entries: tuple[CacheEntry, ...]
+    unreadable: tuple[str, ...]
+    scanned_at: float
+
+    @property
+    def total_size(self) -> int:
+        """Bytes held by all entries."""
+        return sum(e.size for e in self.entries)
+
+
+def check_cache_dir(root: Path, *, explicit: bool) -> bool:
+    """Check ``root`` can be scanned; return whether it exists.
+
+    A missing directory pip chose by default is simply an empty cache; a missing or wrong one the
+    user named with ``--cache-dir`` is bad input.
+    """
+    try:
+        info = os.stat(root)
+    except FileNotFoundError:
+        if explicit:
+            raise UsageError(
+                f"invalid value for --cache-dir: {str(root)!r} does not exist"
+            ) from None
+        return False
+    except OSError as exc:
+        raise CacheError(f"cannot read the cache directory {root}: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"invalid value for --cache-dir: {str(root)!r} is not a directory")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise CacheError(f"cannot read the cache directory {root}: permission denied")
+    return True
+
+
+def foreign_reason(root: Path) -> str | None:
+    """Say why ``root`` does not look like a pip cache that may be deleted from, or None."""
+    resolved = root.resolve()
+    home = Path.home().resolve()
+    if resolved == Path(resolved.anchor) or resolved == home or resolved in home.parents:
+        return f"{root} is a system or home directory, not a pip cache"
+    try:
+        names = set(os.listdir(root))
+    except OSError as exc:
+        return f"{root} cannot be listed ({exc.strerror})"
+    if not names & {"http", "http-v2", "wheels"}:
+        return f"{root} does not look like a pip cache (no http, http-v2 or wheels directory)"
+    foreign = sorted(names & _FOREIGN_NAMES)
+    if foreign:
+        return f"{root} holds things pip never writes in a cache ({', '.join(foreign)})"
+    return None
+
+
+def scan_cache(root: Path, *, on_progress: ProgressCallback | None = None) -> CacheScan:
+    """Read the whole cache under ``root`` into entries (an absent root is an empty cache)."""
+    now = time.time()
+    walker = _Walker(root, now, on_progress)
+    exists = root.is_dir()
+    entries = list(walker.entries()) if exists else []
+    return CacheScan(root, exists, tuple(entries), tuple(walker.unreadable), now)
+
+
+def _cache_file(path: Path, info: os.stat_result) -> CacheFile:
+    return CacheFile(path, info.st_size, info.st_mtime, info.st_atime)
+
+
+class _Walker:
+    """One scan: yields entries layout by layout and remembers what could not be listed."""
+
+    def __init__(self, root: Path, now: float, on_progress: ProgressCallback | None) -> None:
+        self.root = root
+        self.now = now
+        self.unreadable: list[str] = []
+        self._on_progress = on_progress
+        self._count = 0
+
+    def _emit(self, entry: CacheEntry) -> CacheEntry:
+        self._count += 1
+        if self._on_progress is not None and self._count % 500 == 0:
+            self._on_progress(self._count)
+        return entry
+
+    def entries(self) -> Iterator[CacheEntry]:
+        try:
+            top = sorted(os.scandir(self.root), key=lambda d: d.name)
+        except OSError as exc:
+            raise CacheError(
+                f"cannot read the cache directory {self.root}: {exc.strerror}"
+            ) from None
+        for item in top:
+            is_dir = item.is_dir(follow_symlinks=False)
+            if item.name in _HTTP_LAYOUTS and is_dir:
+                yield from self._http(Path(item.path), _HTTP_LAYOUTS[item.name])
+            elif item.name == "wheels" and is_dir:
+                yield from self._wheels(Path(item.path))
+            elif item.name in ("selfcheck", "selfcheck.json"):
+                for path, info in (
+                    self._files(Path(item.path))
+                    if is_dir
+                    else [(Path(item.path), item.stat(follow_symlinks=False))]
+                ):
+                    yield self._emit(
+                        CacheEntry(path, Kind.PIP_STATE, Layout.OTHER, (_cache_file(path, info),))
+                    )
+            else:
+                yield from self._unknown(Path(item.path), Layout.OTHER)
+        if self._on_progress is not None:
+            self._on_progress(self._count)
+
+    def _listing(self, directory: Path) -> tuple[list[tuple[str, os.stat_result]], list[Path]]:
+        files: list[tuple[str, os.stat_result]] = []
+        dirs: list[Path] = []
+        try:
+            with os.scandir(directory) as listing:
+                for item in listing:
+                    try:
+                        if item.is_dir(follow_symlinks=False):
+                            dirs.append(Path(item.path))
+                        else:
+                            files.append((item.name, item.stat(follow_symlinks=False)))
+                    except FileNotFoundError:
+                        continue  # pip replaced or removed it while we looked
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self.unreadable.append(f"{directory}: {exc.strerror}")
+        files.sort()
+        dirs.sort()
+        return files, dirs
+
+    def _tree(
+        self, directory: Path
+    ) -> Iterator[tuple[Path, list[tuple[str, os.stat_result]], list[Path]]]:
+        files, dirs = self._listing(directory)
+        yield directory, files, dirs
+        for sub in dirs:
+            yield from self._tree(sub)
+
+    def _files(self, directory: Path) -> Iterator[tuple[Path, os.stat_result]]:
+        for folder, files, _ in self._tree(directory):
+            for name, info in files:
+                yield folder / name, info
+
+    def _unknown(self, path: Path, layout: Layout) -> Iterator[CacheEntry]:
+        pairs = (
+            self._files(path)
+            if path.is_dir() and not path.is_symlink()
+            else [(path, os.lstat(path))]
+        )
+        for file_path, info in pairs:
+            kind = (
+                Kind.DAMAGED
+                if info.st_size == 0 and stat.S_ISREG(info.st_mode) and layout is not Layout.OTHER
+                else Kind.UNKNOWN
+            )
+            problem = "zero-byte file" if kind is Kind.DAMAGED else None
+            yield self._emit(
+                CacheEntry(
+                    file_path, kind, layout, (_cache_file(file_path, info),), problem=problem
+                )
+            )
+
+    def _temp(self, path: Path, info: os.stat_result, layout: Layout) -> CacheEntry:
+        files = (_cache_file(path, info),)
+        if self.now - info.st_mtime > STALE_SECONDS:
+            return CacheEntry(
+                path,
+                Kind.DAMAGED,
+                layout,
+                files,
+                problem="stale temporary file left by an interrupted write",
+            )
+        return CacheEntry(path, Kind.UNKNOWN, layout, files, busy=True)
+
+    def _http(self, directory: Path, layout: Layout) -> Iterator[CacheEntry]:
+        for folder, files, _ in self._tree(directory):
+            by_name = dict(files)
+            for name, info in files:
+                path = folder / name
+                if not stat.S_ISREG(info.st_mode):
+                    yield self._emit(
+                        CacheEntry(path, Kind.UNKNOWN, layout, (_cache_file(path, info),))
+                    )
+                elif name.endswith(".tmp"):
+                    yield self._emit(self._temp(path, info, layout))
+                elif _ENTRY_NAME.match(name):
+                    body = by_name.get(name + ".body") if layout is Layout.HTTP_V2 else None
+                    yield self._emit(self._http_entry(path, info, layout, body))
+                elif (
+                    layout is Layout.HTTP_V2
+                    and name.endswith(".body")
+                    and _ENTRY_NAME.match(name[:-5])
+                ):
+                    if name[:-5] not in by_name:
+                        yield self._emit(self._orphan(path, info, "body without its metadata file"))
+                else:
+                    yield from self._unknown(path, layout)
+
+    def _orphan(self, path: Path, info: os.stat_result, problem: str) -> CacheEntry:
+        return CacheEntry(
+            path, Kind.DAMAGED, Layout.HTTP_V2, (_cache_file(path, info),), problem=problem
+        )
+
+    def _http_entry(
+        self, path: Path, info: os.stat_result, layout: Layout, body_info: os.stat_result | None
+    ) -> CacheEntry:
+        files = [_cache_file(path, info)]
+        body_path = path.with_name(path.name + ".body")
+        if body_info is not None:
+            files.append(_cache_file(body_path, body_info))
+        elif layout is Layout.HTTP_V2:
+            return self._orphan(path, info, "metadata without its body file")
+        identity = self._attribute(
+            path,
+            info.st_size,
+            body_path if body_info is not None else None,
+            body_info.st_size if body_info else 0,
+        )
+        return CacheEntry(
+            path,
+            identity.kind,
+            layout,
+            tuple(files),
+            package=identity.package,
+            version=identity.version,
+            filename=identity.filename,
+            problem=identity.problem,
+        )
+
+    def _attribute(self, path: Path, size: int, body_path: Path | None, body_size: int) -> Identity:
+        try:
+            with open_untouched(path) as meta:
+                record = read_record(meta, size)
+                if body_path is None:
+                    body_size = record.body.length
+                header = record.header("x-pypi-file-project")
+                expected = record.content_length
+                if expected is not None and expected != body_size and record.status == 200:
+                    return Identity(
+                        Kind.DAMAGED,
+                        package=canonicalize_name(header) if header else None,
+                        version=record.header("x-pypi-file-version") if header else None,
+                        problem=f"body has {body_size} bytes but Content-Length says {expected}",
+                    )
+                if body_path is None:
+                    return _damaged_if(
+                        identify(record, window(meta, record.body.offset, body_size), body_size)
+                    )
+                with open_untouched(body_path) as body:
+                    return _damaged_if(identify(record, body, body_size))
+        except RecordError as exc:
+            return Identity(Kind.DAMAGED, problem=str(exc))
+        except FileNotFoundError:
+            return Identity(Kind.DAMAGED, problem="file vanished while being read")
+        except OSError as exc:
+            return Identity(Kind.DAMAGED, problem=f"cannot be read: {exc.strerror}")
+
+    def _wheels(self, directory: Path) -> Iterator[CacheEntry]:
+        yield from self._wheel_dirs(directory, 0)
+
+    def _wheel_dirs(self, directory: Path, depth: int) -> Iterator[CacheEntry]:
+        files, dirs = self._listing(directory)
+        if files or depth >= 4:
+            yield self._emit(self._wheel_entry(directory, files, dirs))
+            return
+        for sub in dirs:
+            yield from self._wheel_dirs(sub, depth + 1)
+
+    def _wheel_entry(
+        self, directory: Path, files: list[tuple[str, os.stat_result]], dirs: list[Path]
+    ) -> CacheEntry:
+        members = [_cache_file(directory / name, info) for name, info in files]
+        busy = False
+        for sub in dirs:
+            for path, info in self._files(sub):
+                members.append(_cache_file(path, info))
+                if sub.name.startswith("tmp") and self.now - info.st_mtime <= STALE_SECONDS:
+                    busy = True
+            if sub.name.startswith("tmp") and self.now - sub.stat().st_mtime <= STALE_SECONDS:
+                busy = True
+        wheels = sorted(
+            (m for m in members if m.path.parent == directory and m.path.name.endswith(".whl")),
+            key=lambda m: m.mtime,
+        )
+        base = {"path": directory, "layout": Layout.WHEELS, "files": tuple(members), "busy": busy}
+        if not wheels:
+            problem = None if busy else "built-wheel directory holds no .whl file"
+            return CacheEntry(kind=Kind.UNKNOWN if busy else Kind.DAMAGED, problem=problem, **base)  # type: ignore[arg-type]
+        newest = wheels[-1]
+        parsed = parse_distribution_filename(newest.path.name)
+        if parsed is None:
+            return CacheEntry(kind=Kind.UNKNOWN, filename=newest.path.name, **base)  # type: ignore[arg-type]
+        problem = "zero-byte wheel file" if any(w.size == 0 for w in wheels) else None
+        return CacheEntry(
+            kind=Kind.DAMAGED if problem else Kind.BUILT_WHEEL,
+            package=parsed[0],
+            version=parsed[1],
+            filename=newest.path.name,
+            problem=problem,
+            **base,  # type: ignore[arg-type]
+        )
+
+
+def _damaged_if(identity: Identity) -> Identity:
+    if identity.problem is None:
+        return identity
+    return Identity(
+        Kind.DAMAGED, identity.package, identity.version, identity.filename, identity.problem
+    )

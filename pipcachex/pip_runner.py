@@ -1,0 +1,189 @@
+"""The one place pipcachex runs pip: builds the command line, scrubs the environment, reads output.
+
+Everything pip already does well (``cache dir``, ``cache info``, ``cache purge``, downloads,
+``pip check``) is delegated here, to ``<python> -m pip --no-input ...`` of the interpreter the user
+chose, so pip's own configuration (``PIP_CACHE_DIR``, config files) applies exactly as for pip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from pipcachex.errors import CacheError, PipError, UsageError
+
+MINIMUM_PIP = Version("20.1")
+HTTP_V2_SINCE = Version("23.3")
+_CACHE_DISABLED = "cache is disabled"
+_VERSION_SNIPPET = "import pip, sys; sys.stdout.write(pip.__version__)"
+
+
+def pip_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return the environment pip runs in: the user's, minus PYTHONPATH, quiet and UTF-8."""
+    env = dict(os.environ if base is None else base)
+    env.pop("PYTHONPATH", None)
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+@dataclass(frozen=True)
+class PipPurgeResult:
+    """What ``pip cache purge`` reported: files (and, from pip 26.0, directories) removed."""
+
+    files_removed: int
+    directories_removed: int
+    output: str
+
+
+@dataclass
+class PipRunner:
+    """Runs one interpreter's pip, optionally pointed at an explicit cache directory.
+
+    ``on_command`` is called with each command line before it runs (``--verbose`` shows them).
+    """
+
+    python: str = field(default_factory=lambda: sys.executable)
+    cache_dir: Path | None = None
+    on_command: Callable[[Sequence[str]], None] | None = None
+    _version: Version | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        resolved = shutil.which(self.python) if os.sep not in self.python else self.python
+        if resolved is None or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
+            raise UsageError(f"invalid value for --python: {self.python!r} is not an interpreter")
+        self.python = resolved
+
+    def command(self, args: Sequence[str], *, with_cache_dir: bool = True) -> list[str]:
+        """Build ``<python> -m pip --no-input [--cache-dir DIR] ARGS``."""
+        cmd = [self.python, "-m", "pip", "--no-input"]
+        if with_cache_dir and self.cache_dir is not None:
+            cmd += ["--cache-dir", str(self.cache_dir)]
+        return cmd + list(args)
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        check: bool = True,
+        with_cache_dir: bool = True,
+        cwd: Path | None = None,
+        timeout: float | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run pip with ``args``; unless ``check`` is false, raise PipError when it fails."""
+        self.require_supported()
+        return self._execute(self.command(args, with_cache_dir=with_cache_dir), check, cwd, timeout)
+
+    def _execute(
+        self, cmd: list[str], check: bool, cwd: Path | None, timeout: float | None
+    ) -> subprocess.CompletedProcess[str]:
+        if self.on_command is not None:
+            self.on_command(cmd)
+        try:
+            result = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                env=pip_environment(),
+                cwd=cwd,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            raise UsageError(
+                f"invalid value for --python: {self.python!r} ({exc.strerror})"
+            ) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise PipError(
+                f"pip did not finish within {timeout:g}s: {' '.join(cmd)}",
+                command=cmd,
+                returncode=-1,
+                stderr=str(exc.stderr or ""),
+            ) from exc
+        if check and result.returncode != 0:
+            if _CACHE_DISABLED in result.stderr:
+                raise CacheError(
+                    "pip's cache is disabled (--no-cache-dir, PIP_NO_CACHE_DIR or the "
+                    "no-cache-dir setting); pass --cache-dir to work on a cache directory anyway"
+                )
+            raise PipError(
+                f"pip failed with exit code {result.returncode}: {' '.join(cmd)}",
+                command=cmd,
+                returncode=result.returncode,
+                stderr=result.stderr,
+            )
+        return result
+
+    def version(self) -> Version:
+        """Return the version of the interpreter's pip, or raise when there is no usable pip."""
+        if self._version is None:
+            cmd = [self.python, "-c", _VERSION_SNIPPET]
+            result = self._execute(cmd, False, None, 60)
+            if result.returncode != 0:
+                raise PipError(
+                    f"no pip is installed for {self.python}",
+                    command=cmd,
+                    returncode=result.returncode,
+                    stderr=result.stderr,
+                )
+            try:
+                self._version = Version(result.stdout.strip())
+            except InvalidVersion:
+                raise PipError(
+                    f"could not read the pip version of {self.python}: {result.stdout.strip()!r}",
+                    command=cmd,
+                    returncode=result.returncode,
+                    stderr=result.stderr,
+                ) from None
+        return self._version
+
+    def require_supported(self) -> Version:
+        """Return pip's version, refusing pips older than 20.1 (they have no ``pip cache``)."""
+        version = self.version()
+        if version < MINIMUM_PIP:
+            raise PipError(
+                f"pip {version} of {self.python} is too old: pipcachex needs pip {MINIMUM_PIP} "
+                "or newer (python -m pip install -U pip)",
+                command=[self.python, "-m", "pip"],
+                returncode=1,
+                stderr="",
+            )
+        return version
+
+    def writes_http_v2(self) -> bool:
+        """Whether this pip writes the ``http-v2/`` layout (pip 23.3 and newer) or ``http/``."""
+        return self.version() >= HTTP_V2_SINCE
+
+    def cache_dir_path(self) -> Path:
+        """Return the cache directory pip uses (``pip cache dir``), honouring ``--cache-dir``."""
+        output = self.run(["cache", "dir"]).stdout.strip().splitlines()
+        if not output:
+            raise PipError(
+                "pip cache dir printed nothing",
+                command=self.command(["cache", "dir"]),
+                returncode=0,
+                stderr="",
+            )
+        return Path(output[-1].strip())
+
+    def cache_purge(self) -> PipPurgeResult:
+        """Run ``pip cache purge`` and return the counts it printed."""
+        output = self.run(["cache", "purge"]).stdout
+        files = re.search(r"Files removed:\s*(\d+)", output)
+        dirs = re.search(r"Directories removed:\s*(\d+)", output)
+        return PipPurgeResult(
+            files_removed=int(files.group(1)) if files else 0,
+            directories_removed=int(dirs.group(1)) if dirs else 0,
+            output=output.strip(),
+        )

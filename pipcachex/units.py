@@ -1,0 +1,76 @@
+"""Parsing and formatting of the ages, sizes and times users type and read."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from rich.filesize import decimal
+
+from pipcachex.errors import UsageError
+
+_AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_AGE_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)(b?)\s*$", re.IGNORECASE)
+_SIZE_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+
+
+def parse_age(text: str, *, option: str = "--older-than", now: datetime | None = None) -> datetime:
+    """Turn ``30d``/``90m``/``2w`` or an ISO date into the UTC cut-off moment it names.
+
+    An age counts back from ``now``; an ISO date or date-time is taken as given (UTC when it
+    carries no zone). Anything else is a usage error that names the value.
+    """
+    now = now or datetime.now(timezone.utc)
+    match = _AGE_RE.match(text)
+    if match:
+        amount = float(match.group(1)) * _AGE_SECONDS[match.group(2).lower()]
+        return now - timedelta(seconds=amount)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"invalid value for {option}: {text!r} "
+            "(use a number with s, m, h, d or w, such as 30d, or an ISO date such as 2026-01-31)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def parse_size(text: str, *, option: str = "--larger-than") -> int:
+    """Turn ``500MB``, ``1.5GiB``, ``200k`` or ``1024`` into a number of bytes.
+
+    Units without ``i`` are decimal (k = 1000), with ``i`` binary (Ki = 1024), as in ``du --si``
+    and ``du -h`` respectively.
+    """
+    match = _SIZE_RE.match(text)
+    if not match or (match.group(3) and not match.group(2)):
+        raise UsageError(
+            f"invalid value for {option}: {text!r} "
+            "(use bytes or a number with k, M, G or T, optionally followed by B or iB, "
+            "such as 500MB or 1.5GiB)"
+        )
+    number, prefix, binary, _ = match.groups()
+    base = 1024 if binary else 1000
+    return int(float(number) * base ** _SIZE_POWERS[prefix.lower()])
+
+
+def format_size(size: int) -> str:
+    """Render a byte count for people, in the decimal units pip itself prints."""
+    return decimal(size)
+
+
+def iso_utc(timestamp: float) -> str:
+    """Render a POSIX timestamp as an ISO 8601 UTC string with a ``Z`` suffix."""
+    moment = datetime.fromtimestamp(timestamp, timezone.utc).replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def format_age(timestamp: float, *, now: float) -> str:
+    """Render how long ago a timestamp was, in the largest whole unit (``3d``, ``5h``, ``40s``)."""
+    seconds = max(0.0, now - timestamp)
+    for unit in ("w", "d", "h", "m"):
+        if seconds >= _AGE_SECONDS[unit]:
+            return f"{int(seconds // _AGE_SECONDS[unit])}{unit}"
+    return f"{int(seconds)}s"
