@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ import typer
 
 from pipcachex import __version__
 from pipcachex.cache import Kind, scan_cache
-from pipcachex.errors import EXIT_OK, PipcachexError, PipError
+from pipcachex.errors import EXIT_OK, Aborted, ConfirmationRefused, PipcachexError, PipError
 from pipcachex.listing import SortKey, cache_info, list_entries
 from pipcachex.render import Output, render_info, render_list
 from pipcachex.selection import build_selection
@@ -114,6 +115,19 @@ def _run(common: Common, body: Callable[[Output], int]) -> None:
         output.error("interrupted")
         code = 130
     raise typer.Exit(code)
+
+
+def confirm_destructive(yes: bool, question: str) -> None:
+    """Ask ``question`` on a terminal unless ``--yes``; with no terminal, refuse without --yes."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfirmationRefused(
+            "refusing to delete without confirmation: there is no terminal to ask on; "
+            "add --yes (or use --dry-run to see what would go)"
+        )
+    if not typer.confirm(question, default=False, err=True):
+        raise Aborted("nothing was changed")
 
 
 def _target(common: Common, output: Output) -> CacheTarget:

@@ -50,3 +50,7 @@ class ConfirmationRefused(PipcachexError):
     """A destructive command was not confirmed (no terminal and no --yes, or the user said no)."""
 
     exit_code = EXIT_USAGE
+
+
+class Aborted(PipcachexError):
+    """The user answered no at a confirmation prompt; nothing was changed."""

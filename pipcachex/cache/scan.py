@@ -88,6 +88,21 @@ def foreign_reason(root: Path) -> str | None:
     return None
 
 
+def has_fresh_build(directory: Path) -> bool:
+    """Whether a built-wheel directory holds a ``tmp*`` build a pip started within the hour."""
+    now = time.time()
+    try:
+        with os.scandir(directory) as listing:
+            return any(
+                item.name.startswith("tmp")
+                and item.is_dir(follow_symlinks=False)
+                and now - item.stat(follow_symlinks=False).st_mtime <= STALE_SECONDS
+                for item in listing
+            )
+    except OSError:
+        return False
+
+
 def scan_cache(root: Path, *, on_progress: ProgressCallback | None = None) -> CacheScan:
     """Read the whole cache under ``root`` into entries (an absent root is an empty cache)."""
     now = time.time()

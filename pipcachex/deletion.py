@@ -1,0 +1,188 @@
+"""The only code that deletes anything from a cache, and the rules that keep deletion safe.
+
+Every removal goes through ``delete_entries``, which
+- refuses a root that does not look like a pip cache (``ensure_deletable``),
+- never removes the root, a layout's top directory, a symlink, or anything outside the root,
+- never removes pip's own state, an entry a pip is writing right now (``busy``), or an
+  unrecognised entry unless asked to,
+- removes a file only if it is still the file that was scanned (same size and mtime): pip may
+  have replaced it since, and the new file was never selected,
+- removes an HTTP entry's metadata before its body, so an interruption leaves at worst an
+  orphaned body that pip treats as a miss, and
+- removes directories only once they are empty, bottom-up, up to the layout directory.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout
+from pipcachex.cache.scan import foreign_reason, has_fresh_build
+from pipcachex.errors import UnsafeCacheError
+
+_LAYOUT_DIRS = ("http", "http-v2", "wheels")
+
+
+@dataclass(frozen=True)
+class DeletionProblem:
+    """A path that was not deleted, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeletionReport:
+    """What a deletion did: entries fully removed, entries refused, files that failed."""
+
+    removed: tuple[CacheEntry, ...]
+    refused: tuple[DeletionProblem, ...]
+    failed: tuple[DeletionProblem, ...]
+    removed_directories: int
+
+    @property
+    def freed_bytes(self) -> int:
+        """Bytes of the entries that were removed."""
+        return sum(e.size for e in self.removed)
+
+
+def ensure_deletable(root: Path) -> None:
+    """Raise ``UnsafeCacheError`` unless ``root`` looks like a pip cache one may delete from."""
+    reason = foreign_reason(root)
+    if reason is not None:
+        raise UnsafeCacheError(f"refusing to delete anything: {reason}")
+
+
+def refusal_reason(entry: CacheEntry, *, allow_unknown: bool) -> str | None:
+    """Say why ``entry`` must not be deleted, or None when it may be."""
+    if entry.kind is Kind.PIP_STATE:
+        return "pip's own state is never removed"
+    if entry.busy:
+        return "a pip is writing it right now"
+    if entry.kind is Kind.UNKNOWN and not allow_unknown:
+        return "not recognised as a pip cache entry"
+    return None
+
+
+class _Deleter:
+    def __init__(self, root: Path) -> None:
+        self.root = root.absolute()
+        self.real_root = os.path.realpath(self.root)
+        self.stops = {self.root} | {self.root / name for name in _LAYOUT_DIRS}
+        self.failed: list[DeletionProblem] = []
+        self.removed_directories = 0
+
+    def inside(self, path: Path) -> bool:
+        """Whether ``path``'s directory really lies within the root (no symlinked parents)."""
+        real_parent = os.path.realpath(path.parent)
+        return real_parent == self.real_root or real_parent.startswith(self.real_root + os.sep)
+
+    def unlink(self, member: CacheFile) -> bool:
+        """Remove one file if it is still the scanned regular file; record why not otherwise."""
+        path = member.path
+        if not self.inside(path) or path == self.root:
+            self.failed.append(DeletionProblem(path, "outside the cache directory"))
+            return False
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            self.failed.append(DeletionProblem(path, "vanished before it could be deleted"))
+            return False
+        if not stat.S_ISREG(info.st_mode):
+            self.failed.append(DeletionProblem(path, "not a regular file (left alone)"))
+            return False
+        if info.st_size != member.size or info.st_mtime != member.mtime:
+            self.failed.append(DeletionProblem(path, "changed since it was scanned (left alone)"))
+            return False
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            self.failed.append(DeletionProblem(path, "vanished before it could be deleted"))
+            return False
+        except OSError as exc:
+            self.failed.append(DeletionProblem(path, exc.strerror or str(exc)))
+            return False
+        return True
+
+    def prune(self, directory: Path) -> None:
+        """Remove ``directory`` and its parents while they are empty, stopping at a layout dir."""
+        while directory not in self.stops and self.inside(directory):
+            if directory.is_symlink():
+                return
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return
+            self.removed_directories += 1
+            directory = directory.parent
+
+    def remove_tree_files(self, entry: CacheEntry) -> bool:
+        """Remove a built-wheel directory's files, then its now empty subdirectories."""
+        ok = all([self.unlink(member) for member in entry.files])
+        directories = sorted(
+            {m.path.parent for m in entry.files} | {entry.path}, key=lambda p: -len(p.parts)
+        )
+        for directory in directories:
+            if directory != entry.path and self.inside(directory) and not directory.is_symlink():
+                try:
+                    os.rmdir(directory)
+                    self.removed_directories += 1
+                except OSError:
+                    pass
+        self.prune(entry.path)
+        return ok and not entry.path.exists()
+
+    def remove(self, entry: CacheEntry) -> bool:
+        """Remove one entry's files in pip-safe order; return whether all of it is gone."""
+        if entry.layout is Layout.WHEELS and entry.path.is_dir():
+            if has_fresh_build(entry.path):
+                self.failed.append(
+                    DeletionProblem(entry.path, "a pip started building here (left alone)")
+                )
+                return False
+            return self.remove_tree_files(entry)
+        # The anchor (metadata) goes first, then the body: see the module docstring.
+        ordered = sorted(entry.files, key=lambda m: m.path != entry.path)
+        ok = True
+        for member in ordered:
+            if not self.unlink(member):
+                ok = False
+                break
+        for parent in {m.path.parent for m in entry.files}:
+            self.prune(parent)
+        return ok
+
+
+def delete_entries(
+    root: Path,
+    entries: Iterable[CacheEntry],
+    *,
+    allow_unknown: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> DeletionReport:
+    """Delete ``entries`` from the cache at ``root`` under the rules in this module's docstring.
+
+    Entries that may not be deleted are reported as refused; files that could not be deleted are
+    reported as failed and the rest carries on.
+    """
+    ensure_deletable(root)
+    deleter = _Deleter(root)
+    removed: list[CacheEntry] = []
+    refused: list[DeletionProblem] = []
+    for done, entry in enumerate(entries, start=1):
+        reason = refusal_reason(entry, allow_unknown=allow_unknown)
+        if reason is None and entry.path.absolute() == deleter.root:
+            reason = "the cache directory itself is never removed"
+        if reason is not None:
+            refused.append(DeletionProblem(entry.path, reason))
+        elif deleter.remove(entry):
+            removed.append(entry)
+        if on_progress is not None:
+            on_progress(done)
+    return DeletionReport(
+        tuple(removed), tuple(refused), tuple(deleter.failed), deleter.removed_directories
+    )
