@@ -32,6 +32,7 @@ CacheDirOption = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional at runtime on Python 3.10
     typer.Option(
         "--cache-dir",
+        metavar="PATH",
         help="Cache directory to work on. Default: what `<python> -m pip cache dir` prints.",
         show_default=False,
     ),
@@ -40,6 +41,7 @@ PythonOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--python",
+        metavar="PYTHON",
         help="Interpreter whose pip is consulted and run. Default: the one running pipcachex.",
         show_default=False,
     ),
@@ -53,7 +55,12 @@ VerboseOption = Annotated[
 ]
 KindOption = Annotated[
     Optional[list[Kind]],  # noqa: UP045
-    typer.Option("--kind", help="Only entries of this kind (repeatable).", show_default=False),
+    typer.Option(
+        "--kind",
+        metavar="KIND",
+        help="Only entries of this kind (repeatable): " + ", ".join(k.value for k in Kind) + ".",
+        show_default=False,
+    ),
 ]
 OlderThanOption = Annotated[
     Optional[str],  # noqa: UP045
@@ -76,7 +83,7 @@ LargerThanOption = Annotated[
 SpecsArgument = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Argument(
-        metavar="[SPEC]...",
+        metavar="SPEC",
         help="Project names or globs (compared after normalisation), optionally with a version "
         'specifier such as "numpy<2".',
         show_default=False,
