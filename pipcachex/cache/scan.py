@@ -11,7 +11,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,11 +194,14 @@ class _Walker:
                 yield folder / name, info
 
     def _unknown(self, path: Path, layout: Layout) -> Iterator[CacheEntry]:
-        pairs = (
-            self._files(path)
-            if path.is_dir() and not path.is_symlink()
-            else [(path, os.lstat(path))]
-        )
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return  # removed while we looked: nothing to report
+        if stat.S_ISDIR(info.st_mode):
+            pairs: Iterable[tuple[Path, os.stat_result]] = self._files(path)
+        else:
+            pairs = [(path, info)]
         for file_path, info in pairs:
             kind = (
                 Kind.DAMAGED
@@ -237,6 +240,8 @@ class _Walker:
                     yield self._emit(self._temp(path, info, layout))
                 elif _ENTRY_NAME.match(name):
                     body = by_name.get(name + ".body") if layout is Layout.HTTP_V2 else None
+                    if body is not None and not stat.S_ISREG(body.st_mode):
+                        body = None  # a FIFO or device would block or lie: never open it
                     yield self._emit(self._http_entry(path, info, layout, body))
                 elif (
                     layout is Layout.HTTP_V2
