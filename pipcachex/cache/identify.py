@@ -167,7 +167,7 @@ def _project_of_first(filenames: list[str]) -> str | None:
 def _identify_file(record: HttpRecord, body: BinaryIO, body_size: int) -> Identity:
     header_project = record.header("x-pypi-file-project")
     header_version = record.header("x-pypi-file-version")
-    magic = body.read(8)
+    magic = body.read(len(b"Metadata-Version:"))
     body.seek(0)
     found: Identity
     if magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
