@@ -1,0 +1,37 @@
+"""The README and docs show usage exactly as the program prints it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cli_helpers import invoke
+
+ROOT = Path(__file__).resolve().parent.parent
+USAGE = re.compile(r"^Usage: pipcachex (\S+) (.*)$", re.MULTILINE)
+
+
+def _usage_lines(text: str) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2).strip()) for m in USAGE.finditer(text)]
+
+
+def test_readme_usage_matches_help() -> None:
+    lines = _usage_lines((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert len(lines) >= 3
+    for command, rest in lines:
+        result = invoke([command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, command
+        printed = re.search(r"Usage: pipcachex \S+ (.*)", result.stdout)
+        assert printed is not None, command
+        assert printed.group(1).strip() == rest, command
+
+
+def test_every_command_is_in_the_readme_and_the_docs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    docs = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
+    help_text = invoke(["--help"], env={"COLUMNS": "200"}).stdout
+    commands = re.findall(r"^│ (\w+)\s{2,}", help_text, re.MULTILINE)
+    assert "list" in commands
+    for command in commands:
+        assert f"Usage: pipcachex {command} " in readme, command
+        assert f"Usage: pipcachex {command} " in docs, f"no docs page shows {command}'s usage"
