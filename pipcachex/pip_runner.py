@@ -59,6 +59,8 @@ class PipRunner:
     def __post_init__(self) -> None:
         resolved = shutil.which(self.python) if os.sep not in self.python else self.python
         if resolved is None or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
+        if self.python == sys.executable:
+            return  # the interpreter running us exists, even where its path is not ours to stat
             raise UsageError(f"invalid value for --python: {self.python!r} is not an interpreter")
         self.python = resolved
 

@@ -1,0 +1,111 @@
+"""The scanner under hostile conditions: huge legacy entries, unreadable files, odd file types."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tracemalloc
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import cachefactory
+import pytest
+from cli_helpers import entries_by, invoke
+
+from pipcachex.cache import Kind, scan_cache
+
+BIG = 48 * 1024 * 1024
+
+
+def _big_wheel() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("huge_pkg/data.bin", b"\0" * BIG)
+        archive.writestr(
+            "huge_pkg-3.1.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: huge-pkg\nVersion: 3.1\n",
+        )
+        archive.writestr("huge_pkg-3.1.dist-info/WHEEL", "Wheel-Version: 1.0\nTag: py3-none-any\n")
+    return buffer.getvalue()
+
+
+def test_a_huge_legacy_entry_is_attributed_without_loading_its_body(tmp_path: Path) -> None:
+    body = _big_wheel()
+    url = "https://files.example.invalid/huge_pkg-3.1-py3-none-any.whl"
+    entry = cachefactory.write_legacy_http_entry(
+        tmp_path, url, body, cachefactory.file_headers(body)
+    )
+    del body
+    tracemalloc.start()
+    try:
+        scan = scan_cache(tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    (found,) = scan.entries
+    assert found.path == entry.meta
+    assert (found.kind, found.package, found.version) == (Kind.DISTRIBUTION, "huge-pkg", "3.1")
+    assert found.filename == "huge_pkg-3.1-py3-none-any.whl"
+    assert found.size > BIG
+    assert peak < 4 * 1024 * 1024, f"scanning held {peak} bytes for a {BIG}-byte body"
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A directory another (unprivileged) user can reach, unlike pytest's private tmp_path."""
+    path = Path(tempfile.mkdtemp(prefix="pipcachex-shared-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_unreadable_files_are_damaged_not_fatal(filled_cache_v2: Path, shared_tmp: Path) -> None:
+    cache = shared_tmp / "cache"
+    shutil.copytree(filled_cache_v2, cache, copy_function=shutil.copy2)
+    for path in [cache, *cache.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    locked = next(p for p in (cache / "http-v2").rglob("*.body") if p.stat().st_size > 1000)
+    locked.chmod(0o000)
+    command = [sys.executable, "-m", "pipcachex", "list", "--json", "--cache-dir", str(cache)]
+    if os.geteuid() == 0:
+        # Root reads everything; run as nobody so the permission bits mean something.
+        setpriv = shutil.which("setpriv")
+        assert setpriv, "setpriv (util-linux) is needed to drop root for this test"
+        command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=shared_tmp,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    (damaged,) = entries_by(document, kind="damaged")
+    assert str(locked) in damaged["paths"]
+    assert "cannot be read" in damaged["problem"]
+    assert damaged["package"] is None
+    assert len(document["entries"]) > 10
+
+
+def test_symlinks_and_fifos_are_unknown_and_never_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.whl").write_bytes(b"PK\x03\x04 not really")
+    cache = tmp_path / "cache"
+    (cache / "http-v2" / "a").mkdir(parents=True)
+    (cache / "wheels").mkdir()
+    (cache / "http-v2" / "a" / "link").symlink_to(outside)
+    os.mkfifo(cache / "http-v2" / "a" / ("0" * 56 + ".body"))
+    document = invoke(["list", "--json", "--cache-dir", str(cache)]).json
+    kinds = {Path(e["path"]).name: e["kind"] for e in document["entries"]}
+    assert kinds["link"] == "unknown"
+    assert kinds["0" * 56 + ".body"] == "unknown"
+    assert not any("secret" in p for e in document["entries"] for p in e["paths"])
