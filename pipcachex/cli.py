@@ -12,12 +12,21 @@ import typer
 
 from pipcachex import __version__
 from pipcachex.cache import Kind, scan_cache
-from pipcachex.errors import EXIT_OK, Aborted, ConfirmationRefused, PipcachexError, PipError
+from pipcachex.check import check_projects, parse_check_specs
+from pipcachex.errors import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    Aborted,
+    ConfirmationRefused,
+    PipcachexError,
+    PipError,
+)
 from pipcachex.listing import SortKey, cache_info, list_entries
-from pipcachex.render import Output, render_info, render_list
+from pipcachex.render import Output, render_check, render_info, render_list, render_verify
 from pipcachex.selection import build_selection
 from pipcachex.target import CacheTarget, resolve_target
 from pipcachex.units import parse_age, parse_size
+from pipcachex.verify import fix_problems, verify_scan
 
 app = typer.Typer(
     name="pipcachex",
@@ -238,6 +247,224 @@ def info_command(
             scan = scan_cache(target.root, on_progress=bar.update)
         render_info(output, cache_info(target, scan))
         return EXIT_OK
+
+    _run(common, body)
+
+
+@app.command("verify")
+def verify_command(
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Remove the damaged entries (pip fetches them again).")
+    ] = False,
+    deep: Annotated[
+        bool,
+        typer.Option("--deep", help="Also test every zip member's CRC and every tar member."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --fix: show what would be removed only.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    cache_dir: CacheDirOption = None,
+    python: PythonOption = None,
+    json_mode: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Find damaged cache entries and say what is wrong; exit 1 if any (fixed: 0)."""
+    common = Common(cache_dir, python, json_mode, quiet, verbose)
+
+    def body(output: Output) -> int:
+        target = _target(common, output)
+        with output.progress("Scanning cache") as bar:
+            scan = scan_cache(target.root, on_progress=bar.update)
+        with output.progress("Verifying entries", total=len(scan.entries)) as bar:
+            result = verify_scan(scan, deep=deep, on_progress=bar.update)
+        fixing = fix and not dry_run and bool(result.problems)
+        if fixing:
+            if not json_mode:
+                render_verify(output, result, fixing=False)
+            confirm_destructive(
+                yes, f"Remove {len(result.problems)} damaged entries from {result.cache_dir}?"
+            )
+            with output.progress("Removing entries", total=len(result.problems)) as bar:
+                result = fix_problems(result, on_progress=bar.update)
+            if not json_mode:
+                output.out.print()
+        render_verify(output, result, fixing=fixing)
+        return EXIT_OK if result.all_fixed and (fixing or not result.problems) else EXIT_FAILURE
+
+    _run(common, body)
+
+
+@app.command("check")
+def check_command(
+    specs: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(
+            metavar="[SPEC]...",
+            help='Project names, optionally with a version specifier such as "numpy<2".',
+            show_default=False,
+        ),
+    ] = None,
+    reinstall: Annotated[
+        bool,
+        typer.Option(
+            "--reinstall", help="Also install each project in a throwaway venv and import it."
+        ),
+    ] = False,
+    cache_dir: CacheDirOption = None,
+    python: PythonOption = None,
+    json_mode: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Check that pip fetches each project again (index or cache) and the environment works."""
+    common = Common(cache_dir, python, json_mode, quiet, verbose)
+
+    def body(output: Output) -> int:
+        parsed = parse_check_specs(specs or [])
+        target = _target(common, output)
+        with output.progress("Checking projects", total=len(parsed)) as bar:
+            result = check_projects(target, parsed, reinstall=reinstall, on_project=bar.update)
+        render_check(output, result)
+        return EXIT_OK if result.ok else EXIT_FAILURE
+
+    _run(common, body)
+
+
+@app.command("backup")
+def backup_command(
+    specs: SpecsArgument = None,
+    kind: KindOption = None,
+    older_than: OlderThanOption = None,
+    larger_than: LargerThanOption = None,
+    to: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--to",
+            metavar="PATH",
+            help="Directory to put the archive in, or the archive's file name. "
+            "Default: the backups directory (see `pipcachex backups`).",
+            show_default=False,
+        ),
+    ] = None,
+    compression: Annotated[
+        Optional[Compression],  # noqa: UP045
+        typer.Option(
+            "--compression",
+            help="Compression of the tar archive. Default: none (wheels are compressed already), "
+            "or what the --to file name's suffix says.",
+            show_default=False,
+        ),
+    ] = None,
+    cache_dir: CacheDirOption = None,
+    python: PythonOption = None,
+    json_mode: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Write the selected entries (default: the whole cache) into one verified archive."""
+    common = Common(cache_dir, python, json_mode, quiet, verbose)
+
+    def body(output: Output) -> int:
+        selection = build_selection(
+            specs or [],
+            kind or [],
+            parse_age(older_than).timestamp() if older_than else None,
+            parse_size(larger_than) if larger_than else None,
+        )
+        target = _target(common, output)
+        with output.progress("Scanning cache") as bar:
+            scan = scan_cache(target.root, on_progress=bar.update)
+        entries = [e for e in scan.entries if selection.matches(e)]
+        with output.progress("Backing up") as bar:
+            result = backup_entries(
+                target.root,
+                entries,
+                to,
+                compression=compression,
+                pip_version=_pip_version(target),
+                on_progress=bar.update,
+            )
+        render_backup(output, result)
+        return EXIT_OK
+
+    _run(common, body)
+
+
+def _pip_version(target: CacheTarget) -> str | None:
+    # Recorded in the manifest for information only: a backup must not fail for want of it.
+    try:
+        return str(target.pip.version())
+    except PipcachexError:
+        return None
+
+
+@app.command("backups")
+def backups_command(
+    json_mode: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """List the backups in the backups directory ($PIPCACHEX_BACKUP_DIR or the user data dir)."""
+    common = Common(None, None, json_mode, quiet, verbose)
+
+    def body(output: Output) -> int:
+        render_backups(output, list_backups())
+        return EXIT_OK
+
+    _run(common, body)
+
+
+@app.command("restore")
+def restore_command(
+    archive: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(
+            metavar="ARCHIVE",
+            help="Backup archive to restore. Default: the newest one in the backups directory.",
+            show_default=False,
+        ),
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Make the cache identical to the backup: remove what it does not hold and "
+            "overwrite files that differ. Default: only add missing files.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Verify and show what would change; change nothing.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (--replace).")
+    ] = False,
+    cache_dir: CacheDirOption = None,
+    python: PythonOption = None,
+    json_mode: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Verify a backup completely, then restore it into the cache (merge, or --replace)."""
+    common = Common(cache_dir, python, json_mode, quiet, verbose)
+
+    def body(output: Output) -> int:
+        path = resolve_archive(archive)
+        target = _target(common, output)
+        with output.progress("Verifying backup") as bar:
+            plan = plan_restore(target.root, path, replace=replace, on_progress=bar.update)
+        if dry_run:
+            result = dry_run_result(plan)
+        else:
+            if replace and plan.remove:
+                if not output.json_mode and not output.quiet:
+                    render_restore_plan(output, plan)
+                confirm_destructive(yes, f"Make {plan.root} identical to {path.name}?")
+            with output.progress("Restoring") as bar:
+                result = apply_restore(plan, on_progress=bar.update)
+        render_restore(output, result)
+        return EXIT_OK if result.ok else EXIT_FAILURE
 
     _run(common, body)
 

@@ -63,6 +63,9 @@ def refusal_reason(entry: CacheEntry, *, allow_unknown: bool) -> str | None:
         return "pip's own state is never removed"
     if entry.busy:
         return "a pip is writing it right now"
+    # A link is never followed and never removed: its target may be anything, anywhere.
+    if os.path.islink(entry.path) or any(os.path.islink(f.path) for f in entry.files):
+        return "a symbolic link: neither it nor what it points to is removed"
     if entry.kind is Kind.UNKNOWN and not allow_unknown:
         return "not recognised as a pip cache entry"
     return None
@@ -155,6 +158,19 @@ class _Deleter:
         for parent in {m.path.parent for m in entry.files}:
             self.prune(parent)
         return ok
+
+
+def remove_empty_directories(root: Path, directories: Iterable[Path]) -> int:
+    """Remove each of ``directories`` and its parents while empty, up to a layout directory.
+
+    For directories a pip emptied itself (``pip cache purge`` before pip 26.0 leaves them);
+    returns how many were removed.
+    """
+    ensure_deletable(root)
+    deleter = _Deleter(root)
+    for directory in sorted(set(directories), key=lambda p: -len(p.parts)):
+        deleter.prune(directory)
+    return deleter.removed_directories
 
 
 def delete_entries(

@@ -22,8 +22,10 @@ from pipcachex.errors import CacheError, PipError, UsageError
 
 MINIMUM_PIP = Version("20.1")
 HTTP_V2_SINCE = Version("23.3")
+PYTHON_OPTION_SINCE = Version("22.3")
 _CACHE_DISABLED = "cache is disabled"
 _VERSION_SNIPPET = "import pip, sys; sys.stdout.write(pip.__version__)"
+_PURELIB_SNIPPET = "import sysconfig; print(sysconfig.get_path('purelib'))"
 
 
 def pip_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -189,3 +191,60 @@ class PipRunner:
             directories_removed=int(dirs.group(1)) if dirs else 0,
             output=output.strip(),
         )
+
+
+    # -- re-checking after a clear (``check``) ------------------------------------------------
+
+    def download_no_deps(
+        self, requirement: str, dest: Path, *, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``pip download --no-deps -vv -d DEST REQUIREMENT`` (never raises on pip failure).
+
+        ``-vv`` because pip logs connection failures ("Could not fetch URL ... connection
+        error") only at debug level, and ``check`` must tell those apart from cache problems.
+        """
+        args = ["download", "--no-deps", "-vv", "-d", str(dest), requirement]
+        return self.run(args, check=False, cwd=dest, timeout=timeout)
+
+    def check_environment(
+        self, *, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``pip check`` on the interpreter's own environment (never raises on failure)."""
+        return self.run(["check"], check=False, with_cache_dir=False, timeout=timeout)
+
+    def create_venv(self, dest: Path, *, timeout: float | None = None) -> None:
+        """Create a venv at ``dest`` with this interpreter (``-m venv --without-pip``).
+
+        No pip goes into it: this runner's pip installs there (``install_into``), so the pip
+        and cache being checked are the user's own, and creating the venv stays fast.
+        """
+        cmd = [self.python, "-m", "venv", "--without-pip", str(dest)]
+        result = self._execute(cmd, False, None, timeout)
+        if result.returncode != 0:
+            raise PipError(
+                f"could not create a virtual environment with {self.python}",
+                command=cmd,
+                returncode=result.returncode,
+                stderr=result.stderr or result.stdout,
+            )
+
+    def install_into(
+        self, venv_python: Path, requirement: str, *, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Install ``requirement`` into the venv of ``venv_python`` with this runner's pip.
+
+        pip 22.3+ installs there with ``--python``; older pips get ``--target`` its
+        site-packages. Never raises on pip failure.
+        """
+        if self.version() >= PYTHON_OPTION_SINCE:
+            args = ["--python", str(venv_python), "install", requirement]
+        else:
+            purelib = self.run_python(venv_python, ["-c", _PURELIB_SNIPPET], timeout=timeout)
+            args = ["install", "--target", purelib.stdout.strip(), requirement]
+        return self.run(args, check=False, cwd=venv_python.parent, timeout=timeout)
+
+    def run_python(
+        self, python: Path | str, args: Sequence[str], *, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``python -I ARGS`` (isolated from user site and PYTHON* variables); never raises."""
+        return self._execute([str(python), "-I", *args], False, None, timeout)

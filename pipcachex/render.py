@@ -19,8 +19,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipcachex.cache import CacheEntry
+from pipcachex.check import CheckResult, Step
 from pipcachex.listing import InfoResult, ListResult, PackageSummary, Totals
 from pipcachex.units import format_age, format_size, iso_utc
+from pipcachex.verify import Problem, VerifyResult
 
 SCHEMA_VERSION = 1
 
@@ -250,3 +252,231 @@ def render_info(output: Output, result: InfoResult) -> None:
         out.print(packages_table(result.largest_projects, time.time()))
     for problem in result.unreadable:
         output.warn(f"could not read {problem}")
+
+
+def problem_json(problem: Problem) -> dict[str, Any]:
+    """The JSON form of one damaged entry found by ``verify``."""
+    return {
+        "path": str(problem.path),
+        "entry": entry_json(problem.entry),
+        "problem": problem.problem,
+        "fixed": bool(problem.fixed),
+        "fix_error": problem.fix_error,
+    }
+
+
+def render_verify(output: Output, result: VerifyResult, *, fixing: bool) -> None:
+    """Show what ``verify`` found and, when ``fixing``, what it removed."""
+    if output.json_mode:
+        output.emit_json(
+            {
+                "cache_dir": str(result.cache_dir),
+                "deep": result.deep,
+                "checked_entries": result.checked_entries,
+                "problems": [problem_json(p) for p in result.problems],
+                "freed": result.freed_bytes,
+                "unreadable": list(result.unreadable),
+            }
+        )
+        return
+    if result.problems:
+        table = Table(show_edge=False, header_style="bold")
+        for name in ("Package", "Layout", "Problem", "Path", *(("Fixed",) if fixing else ())):
+            table.add_column(name)
+        for p in result.problems:
+            fixed = ("yes" if p.fixed else f"no: {p.fix_error}",) if fixing else ()
+            table.add_row(
+                p.entry.package or "-", p.entry.layout.value, p.problem, str(p.path), *fixed
+            )
+        output.out.print(table)
+    for problem in result.unreadable:
+        output.warn(f"could not read {problem}")
+    found = len(result.problems)
+    summary = f"checked {result.checked_entries} entries: {found} damaged"
+    if fixing and found:
+        done = sum(1 for p in result.problems if p.fixed)
+        summary += f", {done} removed ({format_size(result.freed_bytes)} freed)"
+    elif found:
+        summary += " (pipcachex verify --fix removes them; pip fetches them again)"
+    output.info(summary)
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    return {
+        "step": step.name,
+        "status": step.status.value,
+        "summary": step.summary,
+        "output": step.output,
+    }
+
+
+def render_check(output: Output, result: CheckResult) -> None:
+    """Show each step of ``check`` per project, then the environment's ``pip check``."""
+    if output.json_mode:
+        output.emit_json(
+            {
+                "python": result.python,
+                "pip_version": result.pip_version,
+                "cache_dir": str(result.cache_dir),
+                "ok": result.ok,
+                "projects": [
+                    {
+                        "spec": p.spec,
+                        "project": p.project,
+                        "ok": p.ok,
+                        "source": p.source,
+                        "cached_entries": [entry_json(e) for e in p.cached],
+                        "steps": [_step_json(s) for s in p.steps],
+                    }
+                    for p in result.projects
+                ],
+                "environment": _step_json(result.environment),
+            }
+        )
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for name in ("Project", "Step", "Status", "Result"):
+        table.add_column(name)
+    rows = [(p.spec, s) for p in result.projects for s in p.steps]
+    rows.append(("(environment)", result.environment))
+    styles = {"passed": "green", "failed": "red", "network-error": "yellow", "skipped": "dim"}
+    for project, step in rows:
+        status = f"[{styles[step.status.value]}]{step.status.value}[/]"
+        table.add_row(project, step.name, status, step.summary)
+    output.out.print(table)
+    for project, step in rows:
+        if not step.ok and step.output:
+            output.err.print(f"--- {project}: {step.name} (pip's output) ---", markup=False)
+            output.err.print(step.output, markup=False, style="dim")
+    verdict = "every step passed" if result.ok else "some steps failed"
+    output.info(f"pip {result.pip_version} of {result.python}: {verdict}")
+
+
+def _manifest_json(manifest: Manifest) -> dict[str, Any]:
+    return {
+        "created": manifest.created,
+        "source_cache_dir": manifest.source_cache_dir,
+        "pipcachex_version": manifest.pipcachex_version,
+        "pip_version": manifest.pip_version,
+        "compression": manifest.compression,
+        "entries": manifest.entries,
+        "files": len(manifest.files),
+        "size": manifest.size,
+    }
+
+
+def render_backup(output: Output, result: BackupResult) -> None:
+    """Show the result of ``backup``."""
+    manifest = result.manifest
+    if output.json_mode:
+        output.emit_json(
+            {
+                "archive": str(result.archive),
+                "archive_size": result.archive_size,
+                **_manifest_json(manifest),
+                "projects": list(manifest.projects),
+                "skipped_busy": [entry_json(e) for e in result.skipped_busy],
+            }
+        )
+        return
+    output.out.print(str(result.archive), markup=False)
+    output.info(
+        f"Backed up {manifest.entries} entries ({len(manifest.files)} files, "
+        f"{format_size(manifest.size)}) from {manifest.source_cache_dir} into "
+        f"{result.archive.name} ({format_size(result.archive_size)}, "
+        f"compression {result.compression.value})"
+    )
+    if result.skipped_busy:
+        output.warn(f"skipped {len(result.skipped_busy)} entries a pip is writing right now")
+
+
+def render_backups(output: Output, listing: BackupList) -> None:
+    """Show the result of ``backups``: every archive in the backups directory, oldest first."""
+    if output.json_mode:
+        output.emit_json(
+            {
+                "backup_dir": str(listing.directory),
+                "backups": [
+                    {
+                        "path": str(b.path),
+                        "archive_size": b.size,
+                        **(_manifest_json(b.manifest) if b.manifest else {}),
+                        "problem": b.problem,
+                    }
+                    for b in listing.backups
+                ],
+            }
+        )
+        return
+    if listing.backups:
+        table = Table(show_edge=False, header_style="bold")
+        for name in ("File", "Created", "Size", "Entries"):
+            table.add_column(
+                name, justify="right" if name in ("Size", "Entries") else "left", no_wrap=True
+            )
+        table.add_column("Source / problem", overflow="fold")
+        for b in listing.backups:
+            m = b.manifest
+            table.add_row(
+                b.path.name,
+                m.created if m else "-",
+                format_size(b.size),
+                str(m.entries) if m else "-",
+                m.source_cache_dir if m else f"unreadable: {b.problem}",
+            )
+        output.out.print(table)
+    output.info(f"{len(listing.backups)} backups in {listing.directory}")
+
+
+def render_restore_plan(output: Output, plan: RestorePlan) -> None:
+    """Before asking to confirm ``restore --replace``: say what will be removed and written."""
+    removed = sum(e.size for e in plan.remove)
+    output.err.print(
+        f"Restoring {plan.archive.name} into {plan.root} will remove {len(plan.remove)} entries "
+        f"({format_size(removed)}) and write {len(plan.add)} files "
+        f"({format_size(sum(r.size for r in plan.add))}).",
+        markup=False,
+    )
+
+
+def render_restore(output: Output, result: RestoreResult) -> None:
+    """Show the result of ``restore`` (or of ``restore --dry-run``)."""
+    plan = result.plan
+    if output.json_mode:
+        output.emit_json(
+            {
+                "archive": str(plan.archive),
+                "cache_dir": str(plan.root),
+                "mode": "replace" if plan.replace else "merge",
+                "dry_run": result.dry_run,
+                "backup": _manifest_json(plan.manifest),
+                "added": list(result.added),
+                "identical": result.identical,
+                "kept_different": list(result.kept),
+                "removed": [entry_json(e) for e in result.removed],
+                "warnings": [{"path": p.path, "reason": p.reason} for p in result.warnings],
+                "problems": [{"path": p.path, "reason": p.reason} for p in result.problems],
+            }
+        )
+        return
+    verb = ("Would add", "would remove") if result.dry_run else ("Added", "removed")
+    added = {r.path: r.size for r in plan.manifest.files}
+    size = sum(added.get(p, 0) for p in result.added)
+    summary = f"{verb[0]} {len(result.added)} files ({format_size(size)}) to {plan.root}"
+    if plan.replace:
+        summary += f", {verb[1]} {len(result.removed)} entries"
+    output.out.print(f"{summary}; {result.identical} already identical.", markup=False)
+    if result.kept:
+        output.out.print(
+            f"Kept {len(result.kept)} cache files that differ from the backup "
+            "(use --replace to take the backup's):",
+            markup=False,
+        )
+        for path in result.kept if output.verbose else result.kept[:10]:
+            output.out.print(f"  {path}", markup=False)
+        if len(result.kept) > 10 and not output.verbose:
+            output.out.print(f"  … and {len(result.kept) - 10} more (-v lists all)")
+    for problem in result.warnings:
+        output.warn(f"{problem.path}: {problem.reason}")
+    for problem in result.problems:
+        output.error(f"{problem.path}: {problem.reason}")

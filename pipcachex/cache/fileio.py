@@ -46,6 +46,28 @@ def open_untouched(path: Path) -> Iterator[BinaryIO]:
                 os.utime(path, ns=restore)
 
 
+@contextmanager
+def scandir_untouched(directory: Path) -> Iterator[Iterator[os.DirEntry[str]]]:
+    """``os.scandir`` that does not move the directory's atime (a ``--dry-run`` changes nothing).
+
+    The entries' ``path`` is only their name (the listing is made from a descriptor): join
+    ``directory / entry.name``. Use them only inside the ``with`` block.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
+    try:
+        fd = os.open(directory, flags | _NOATIME)
+    except PermissionError:
+        # O_NOATIME is refused on directories one does not own: list them the ordinary way.
+        if not _NOATIME:
+            raise
+        fd = os.open(directory, flags)
+    try:
+        with os.scandir(fd) as listing:
+            yield listing
+    finally:
+        os.close(fd)
+
+
 def window(base: BinaryIO, offset: int, length: int) -> BinaryIO:
     """Return a buffered, seekable file over ``length`` bytes of ``base`` from ``offset``."""
     return io.BufferedReader(Window(base, offset, length))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from pipcachex.cache.fileio import open_untouched, window
+from pipcachex.cache.fileio import open_untouched, scandir_untouched, window
 from pipcachex.cache.httpmeta import RecordError, read_record
 from pipcachex.cache.identify import Identity, identify, parse_distribution_filename
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
@@ -77,7 +77,8 @@ def foreign_reason(root: Path) -> str | None:
     if resolved == Path(resolved.anchor) or resolved == home or resolved in home.parents:
         return f"{root} is a system or home directory, not a pip cache"
     try:
-        names = set(os.listdir(root))
+        with scandir_untouched(root) as listing:
+            names = {item.name for item in listing}
     except OSError as exc:
         return f"{root} cannot be listed ({exc.strerror})"
     if not names & {"http", "http-v2", "wheels"}:
@@ -92,7 +93,7 @@ def has_fresh_build(directory: Path) -> bool:
     """Whether a built-wheel directory holds a ``tmp*`` build a pip started within the hour."""
     now = time.time()
     try:
-        with os.scandir(directory) as listing:
+        with scandir_untouched(directory) as listing:
             return any(
                 item.name.startswith("tmp")
                 and item.is_dir(follow_symlinks=False)
@@ -134,28 +135,27 @@ class _Walker:
 
     def entries(self) -> Iterator[CacheEntry]:
         try:
-            top = sorted(os.scandir(self.root), key=lambda d: d.name)
+            with scandir_untouched(self.root) as listing:
+                top = sorted((item.name, item.is_dir(follow_symlinks=False)) for item in listing)
         except OSError as exc:
             raise CacheError(
                 f"cannot read the cache directory {self.root}: {exc.strerror}"
             ) from None
-        for item in top:
-            is_dir = item.is_dir(follow_symlinks=False)
-            if item.name in _HTTP_LAYOUTS and is_dir:
-                yield from self._http(Path(item.path), _HTTP_LAYOUTS[item.name])
-            elif item.name == "wheels" and is_dir:
-                yield from self._wheels(Path(item.path))
-            elif item.name in ("selfcheck", "selfcheck.json"):
+        for name, is_dir in top:
+            item_path = self.root / name
+            if name in _HTTP_LAYOUTS and is_dir:
+                yield from self._http(item_path, _HTTP_LAYOUTS[name])
+            elif name == "wheels" and is_dir:
+                yield from self._wheels(item_path)
+            elif name in ("selfcheck", "selfcheck.json"):
                 for path, info in (
-                    self._files(Path(item.path))
-                    if is_dir
-                    else [(Path(item.path), item.stat(follow_symlinks=False))]
+                    self._files(item_path) if is_dir else [(item_path, os.lstat(item_path))]
                 ):
                     yield self._emit(
                         CacheEntry(path, Kind.PIP_STATE, Layout.OTHER, (_cache_file(path, info),))
                     )
             else:
-                yield from self._unknown(Path(item.path), Layout.OTHER)
+                yield from self._unknown(item_path, Layout.OTHER)
         if self._on_progress is not None:
             self._on_progress(self._count)
 
@@ -163,11 +163,11 @@ class _Walker:
         files: list[tuple[str, os.stat_result]] = []
         dirs: list[Path] = []
         try:
-            with os.scandir(directory) as listing:
+            with scandir_untouched(directory) as listing:
                 for item in listing:
                     try:
                         if item.is_dir(follow_symlinks=False):
-                            dirs.append(Path(item.path))
+                            dirs.append(directory / item.name)
                         else:
                             files.append((item.name, item.stat(follow_symlinks=False)))
                     except FileNotFoundError:

@@ -1,0 +1,205 @@
+"""Deeper integrity checks of scanned entries: what ``verify`` adds to the scanner's cheap checks.
+
+The scanner already marks the damage it meets while attributing an entry (bad metadata, orphaned
+halves, stale temp files, Content-Length mismatches, unreadable archive headers, undecodable
+index pages, zero-byte files, empty wheel directories). This module reads further, and only when
+asked: a built wheel's zip directory and its ``origin.json``, a distribution body whose headers
+name a project but whose bytes are no archive at all, and with ``deep`` every zip member's CRC,
+every tar member and the whole of an encoded index page. Files are read without moving atime.
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+import tarfile
+import zipfile
+import zlib
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from pipcachex.cache.fileio import open_untouched, window
+from pipcachex.cache.httpmeta import HttpRecord, RecordError, read_record
+from pipcachex.cache.model import CacheEntry, Kind, Layout
+
+_CHUNK = 1024 * 1024
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_TAR_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+)
+
+
+@dataclass(frozen=True)
+class Damage:
+    """One damaged entry: the file that is wrong (``path``) and what is wrong with it."""
+
+    entry: CacheEntry
+    path: Path
+    problem: str
+
+
+def find_damage(entry: CacheEntry, *, deep: bool = False) -> Damage | None:
+    """Return what is wrong with ``entry``, or None when it reads as intact.
+
+    Entries the scanner already marked damaged are reported with the scanner's reason; others are
+    read further (see the module docstring). Entries a pip is writing right now are left alone.
+    """
+    if entry.kind is Kind.DAMAGED:
+        return Damage(entry, _culprit(entry), entry.problem or "damaged")
+    if entry.busy or entry.kind in (Kind.UNKNOWN, Kind.PIP_STATE):
+        return None
+    try:
+        if entry.layout is Layout.WHEELS:
+            return _check_wheel_dir(entry, deep)
+        if entry.layout in (Layout.HTTP, Layout.HTTP_V2) and entry.kind in (
+            Kind.DISTRIBUTION,
+            Kind.INDEX_PAGE,
+        ):
+            return _check_http(entry, deep)
+    except FileNotFoundError:
+        return None  # pip replaced or removed it since the scan: nothing left to judge
+    except OSError as exc:
+        return Damage(entry, entry.path, f"cannot be read: {exc.strerror or exc}")
+    return None
+
+
+def _culprit(entry: CacheEntry) -> Path:
+    """The file a scanner-reported problem is about: the body for body problems, else the anchor."""
+    problem = entry.problem or ""
+    body = next((f.path for f in entry.files if f.path.name.endswith(".body")), None)
+    if body is not None and problem.startswith(("body", "index page")):
+        return body
+    zero = [f.path for f in entry.files if f.size == 0]
+    if "zero-byte" in problem and zero:
+        return zero[0]
+    return entry.path
+
+
+def _check_wheel_dir(entry: CacheEntry, deep: bool) -> Damage | None:
+    for member in entry.files:
+        if member.path.parent != entry.path:
+            continue  # build directories are pip's business while it builds
+        if member.path.name.endswith(".whl"):
+            with open_untouched(member.path) as handle:
+                problem = _zip_problem(handle, deep)
+            if problem is not None:
+                return Damage(entry, member.path, f"built wheel {problem}")
+        elif member.path.name == "origin.json":
+            with open_untouched(member.path) as handle:
+                raw = handle.read(_CHUNK * 4)
+            try:
+                document = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                reason = "empty" if not raw else "not valid JSON"
+                return Damage(entry, member.path, f"origin.json is unreadable ({reason})")
+            if not isinstance(document, dict) or not isinstance(document.get("url"), str):
+                return Damage(entry, member.path, "origin.json is unreadable (no source url)")
+    return None
+
+
+def _zip_problem(handle: BinaryIO, deep: bool) -> str | None:
+    """Say why ``handle`` is not a sound zip (central directory; with ``deep`` every CRC)."""
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            if deep:
+                bad = archive.testzip()
+                if bad is not None:
+                    return f"is a zip with a corrupt member {bad!r} (CRC mismatch)"
+    except _ARCHIVE_ERRORS as exc:
+        return f"is not a readable zip archive ({exc})"
+    return None
+
+
+def _tar_problem(handle: BinaryIO) -> str | None:
+    """Say why ``handle`` is not a sound tar archive, reading every member to its end."""
+    try:
+        with tarfile.open(fileobj=handle, mode="r|*") as archive:
+            for member in archive:
+                if member.isfile():
+                    extracted = archive.extractfile(member)
+                    if extracted is not None:
+                        while extracted.read(_CHUNK):
+                            pass
+    except _ARCHIVE_ERRORS as exc:
+        return f"is not a readable tar archive ({exc})"
+    return None
+
+
+def _check_http(entry: CacheEntry, deep: bool) -> Damage | None:
+    body_file = next((f for f in entry.files if f.path.name.endswith(".body")), None)
+    meta_size = next(f.size for f in entry.files if f.path == entry.path)
+    with ExitStack() as stack:
+        meta = stack.enter_context(open_untouched(entry.path))
+        try:
+            record = read_record(meta, meta_size)
+        except RecordError as exc:
+            return Damage(entry, entry.path, str(exc))
+        if body_file is not None:
+            body = stack.enter_context(open_untouched(body_file.path))
+            body_path = body_file.path
+        else:
+            body = window(meta, record.body.offset, record.body.length)
+            body_path = entry.path
+        if entry.kind is Kind.INDEX_PAGE:
+            problem = _page_problem(record, body) if deep else None
+        else:
+            problem = _distribution_problem(entry, record, body, deep)
+    return Damage(entry, body_path, problem) if problem else None
+
+
+def _distribution_problem(
+    entry: CacheEntry, record: HttpRecord, body: BinaryIO, deep: bool
+) -> str | None:
+    magic = body.read(8)
+    body.seek(0)
+    if magic.startswith(_ZIP_MAGIC):
+        return _prefixed(_zip_problem(body, deep)) if deep else None
+    if magic.startswith(_TAR_MAGIC) and not record.header("content-encoding"):
+        return _prefixed(_tar_problem(body)) if deep else None
+    if magic.startswith(b"Metadata-Version:"):
+        return None
+    if entry.filename is None and entry.package is not None:
+        # The headers name a distribution, but the bytes are neither a zip, a tar nor metadata.
+        return "body is not the wheel, zip or tar archive its headers describe"
+    return None
+
+
+def _prefixed(problem: str | None) -> str | None:
+    return None if problem is None else f"body {problem}"
+
+
+def _page_problem(record: HttpRecord, body: BinaryIO) -> str | None:
+    """Decode an encoded index page to its very end (the scanner stops after 8 MB)."""
+    encoding = (record.header("content-encoding") or "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        decoder = zlib.decompressobj(wbits=31)
+    elif encoding == "deflate":
+        first = body.read(2)
+        body.seek(0)
+        wrapped = (
+            len(first) == 2 and (first[0] & 0x0F) == 8 and int.from_bytes(first, "big") % 31 == 0
+        )
+        decoder = zlib.decompressobj(wbits=15 if wrapped else -15)
+    else:
+        return None
+    try:
+        while chunk := body.read(_CHUNK):
+            while chunk:
+                decoder.decompress(chunk, _CHUNK)
+                chunk = decoder.unconsumed_tail
+        decoder.flush()
+    except zlib.error as exc:
+        return f"index page does not decode as {encoding} ({exc})"
+    if not decoder.eof:
+        return f"index page {encoding} stream ends early"
+    return None

@@ -1,0 +1,255 @@
+"""Purging a pip cache, split into a plan (what would go) and its execution.
+
+``plan_purge`` scans the cache and decides, changing nothing, which entries go: those matching
+every selector, or with ``--max-size`` the least recently used of them until the cache fits. The
+CLI shows that plan, asks, may back the entries up, and only then calls ``execute_purge``, which
+deletes through ``deletion.delete_entries`` (the only code that unlinks).
+
+A purge with no selector at all is pip's own job: ``execute_purge`` runs ``pip cache purge`` and
+then removes what that pip left behind (a pip older than 23.3 does not know ``http-v2/``, and
+pips before 26.0 leave empty directories and ``origin.json`` files), limited to what the plan
+listed, so nothing written after the user confirmed is touched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipcachex.cache import CacheEntry, Kind, Layout, scan_cache
+from pipcachex.cache.fileio import scandir_untouched
+from pipcachex.deletion import (
+    DeletionProblem,
+    delete_entries,
+    ensure_deletable,
+    refusal_reason,
+    remove_empty_directories,
+)
+from pipcachex.errors import UnsafeCacheError
+from pipcachex.listing import PackageSummary, SortKey, summarise_packages
+from pipcachex.pip_runner import PipPurgeResult, PipRunner
+from pipcachex.selection import Selection, least_recently_used
+
+#: Called with (entries done, entries in total) while scanning or deleting.
+PurgeProgress = Callable[[int, int | None], None]
+_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
+
+
+@dataclass(frozen=True)
+class PurgePlan:
+    """What a purge will remove, decided from one scan; nothing has been changed yet.
+
+    ``full`` means no selector was given: pip's own ``pip cache purge`` runs first. ``refused``
+    lists selected entries that may not go (unrecognised, busy); pip's own state is never
+    selected at all. ``cache_size`` is the whole cache's size at the scan.
+    """
+
+    root: Path
+    full: bool
+    allow_unknown: bool
+    remove: tuple[CacheEntry, ...]
+    refused: tuple[DeletionProblem, ...]
+    kept: tuple[CacheEntry, ...]
+    cache_size: int
+    max_size: int | None
+    scanned_at: float
+    unreadable: tuple[str, ...] = ()
+
+    @property
+    def freed_bytes(self) -> int:
+        """Bytes the planned removals would free."""
+        return sum(e.size for e in self.remove)
+
+    @property
+    def size_after(self) -> int:
+        """The cache's size once the plan is carried out."""
+        return self.cache_size - self.freed_bytes
+
+    @property
+    def projects(self) -> tuple[PackageSummary, ...]:
+        """The planned removals per project, largest first."""
+        return summarise_packages(self.remove, SortKey.SIZE)
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """What a purge did (or, with ``dry_run``, would do).
+
+    ``removed`` are entries entirely gone, ``failed`` files that could not be deleted, ``refused``
+    entries that were not allowed to go. For a full purge, ``pip`` is what ``pip cache purge``
+    reported and ``leftovers_removed`` how many entries pipcachex removed after it.
+    """
+
+    plan: PurgePlan
+    dry_run: bool
+    removed: tuple[CacheEntry, ...]
+    failed: tuple[DeletionProblem, ...]
+    refused: tuple[DeletionProblem, ...]
+    kept_entries: int
+    removed_directories: int = 0
+    pip: PipPurgeResult | None = None
+    pip_version: str | None = None
+    leftovers_removed: int = 0
+
+    @property
+    def freed_bytes(self) -> int:
+        """Bytes of the removed entries."""
+        return sum(e.size for e in self.removed)
+
+    @property
+    def projects(self) -> tuple[PackageSummary, ...]:
+        """The removed entries per project, largest first."""
+        return summarise_packages(self.removed, SortKey.SIZE)
+
+
+def plan_purge(
+    root: Path,
+    selection: Selection,
+    *,
+    max_size: int | None = None,
+    on_progress: PurgeProgress | None = None,
+) -> PurgePlan:
+    """Scan the cache at ``root`` and decide what a purge with these selectors removes.
+
+    Raises ``UnsafeCacheError`` for a directory that does not look like a pip cache, before
+    reading anything in it. A cache that does not exist yet, or that holds only pip's own state
+    (as after a full purge), is an empty plan.
+    """
+    full = selection.is_empty and max_size is None
+    allow_unknown = full or Kind.UNKNOWN in selection.kinds
+    if not _has_content(root):
+        return PurgePlan(root, full, allow_unknown, (), (), (), 0, max_size, 0.0)
+    ensure_deletable(root)
+    scan = scan_cache(root, on_progress=(lambda n: on_progress(n, None)) if on_progress else None)
+    candidates: list[CacheEntry] = []
+    refused: list[DeletionProblem] = []
+    for entry in scan.entries:
+        # pip's own state is not part of the cache a user purges: never selected, never listed.
+        if entry.kind is Kind.PIP_STATE or not (full or selection.matches(entry)):
+            continue
+        reason = refusal_reason(entry, allow_unknown=allow_unknown)
+        if reason is None:
+            candidates.append(entry)
+        elif not (max_size is not None and selection.is_empty and entry.kind is Kind.UNKNOWN):
+            # With --max-size alone every unrecognised file "matches"; listing each is noise.
+            refused.append(DeletionProblem(entry.path, reason))
+    if max_size is not None:
+        chosen = least_recently_used(candidates, scan.total_size, max_size)
+    else:
+        chosen = sorted(candidates, key=lambda e: str(e.path))
+    chosen_ids = {id(e) for e in chosen}
+    return PurgePlan(
+        root=root,
+        full=full,
+        allow_unknown=allow_unknown,
+        remove=tuple(chosen),
+        refused=tuple(refused),
+        kept=tuple(e for e in scan.entries if id(e) not in chosen_ids),
+        cache_size=scan.total_size,
+        max_size=max_size,
+        scanned_at=scan.scanned_at,
+        unreadable=scan.unreadable,
+    )
+
+
+def preview_purge(plan: PurgePlan) -> PurgeResult:
+    """The result a ``--dry-run`` reports: the plan as if carried out, nothing touched."""
+    return PurgeResult(plan, True, plan.remove, (), plan.refused, len(plan.kept))
+
+
+def execute_purge(
+    plan: PurgePlan, pip: PipRunner | None = None, *, on_progress: PurgeProgress | None = None
+) -> PurgeResult:
+    """Carry out ``plan``: delete its entries (after ``pip cache purge`` for a full purge).
+
+    A file that cannot be deleted is reported in ``failed`` and the rest carries on. ``pip`` is
+    required for a full purge.
+    """
+    total = len(plan.remove)
+
+    def progress(done: int) -> None:
+        if on_progress is not None:
+            on_progress(done, total)
+
+    if not plan.remove:
+        return PurgeResult(plan, False, (), (), plan.refused, len(plan.kept))
+    if plan.full:
+        if pip is None:
+            raise ValueError("a full purge needs a PipRunner")
+        return _execute_full(plan, pip, progress)
+    report = delete_entries(
+        plan.root, plan.remove, allow_unknown=plan.allow_unknown, on_progress=progress
+    )
+    return PurgeResult(
+        plan,
+        False,
+        report.removed,
+        report.failed,
+        plan.refused + report.refused,
+        len(plan.kept) + total - len(report.removed),
+        report.removed_directories,
+    )
+
+
+def _execute_full(plan: PurgePlan, pip: PipRunner, progress: Callable[[int], None]) -> PurgeResult:
+    pip_result: PipPurgeResult | None = None
+    pip_version: str | None = None
+    # An old pip fails on a purge that finds nothing, so only ask it when its layouts hold some.
+    if any(e.layout is not Layout.OTHER for e in plan.remove):
+        pip_version = str(pip.require_supported())
+        pip_result = pip.cache_purge()
+    after = scan_cache(plan.root)
+    planned_files = {f.path for e in plan.remove for f in e.files}
+    planned_dirs = {e.path for e in plan.remove if e.is_directory_entry}
+    leftovers = [
+        e
+        for e in after.entries
+        if e.kind is not Kind.PIP_STATE
+        and (all(f.path in planned_files for f in e.files) if e.files else e.path in planned_dirs)
+    ]
+    report = delete_entries(plan.root, leftovers, allow_unknown=True, on_progress=progress)
+    pruned = remove_empty_directories(plan.root, {f.parent for f in planned_files})
+    removed = tuple(e for e in plan.remove if _gone(e))
+    already_refused = {p.path for p in plan.refused}
+    return PurgeResult(
+        plan,
+        False,
+        removed,
+        report.failed,
+        plan.refused + tuple(p for p in report.refused if p.path not in already_refused),
+        len(after.entries) - len(report.removed),
+        report.removed_directories + pruned,
+        pip_result,
+        pip_version,
+        len(report.removed),
+    )
+
+
+def _has_content(root: Path) -> bool:
+    """Whether ``root`` exists and holds anything besides pip's own state."""
+    try:
+        with scandir_untouched(root) as listing:
+            names = {item.name for item in listing}
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        raise UnsafeCacheError(f"refusing to delete anything: {root} is not a directory") from None
+    except OSError:
+        return True  # let ensure_deletable explain why it cannot be used
+    return bool(names - _STATE_NAMES)
+
+
+def _gone(entry: CacheEntry) -> bool:
+    return not os.path.lexists(entry.path) and not any(os.path.lexists(f.path) for f in entry.files)
+
+
+__all__ = [
+    "PurgePlan",
+    "PurgeProgress",
+    "PurgeResult",
+    "execute_purge",
+    "plan_purge",
+    "preview_purge",
+]
