@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from pipcachex import __version__
+from pipcachex.archive import Compression
+from pipcachex.backup import backup_entries, list_backups, resolve_archive
 from pipcachex.cache import Kind, scan_cache
 from pipcachex.check import check_projects, parse_check_specs
 from pipcachex.errors import (
@@ -22,10 +24,24 @@ from pipcachex.errors import (
     PipError,
 )
 from pipcachex.listing import SortKey, cache_info, list_entries
-from pipcachex.render import Output, render_check, render_info, render_list, render_verify
+from pipcachex.purge import execute_purge, plan_purge, preview_purge
+from pipcachex.render import (
+    Output,
+    render_backup,
+    render_backups,
+    render_check,
+    render_info,
+    render_list,
+    render_purge_plan,
+    render_purge_result,
+    render_restore,
+    render_restore_plan,
+    render_verify,
+)
+from pipcachex.restore import apply_restore, dry_run_result, plan_restore
 from pipcachex.selection import build_selection
 from pipcachex.target import CacheTarget, resolve_target
-from pipcachex.units import parse_age, parse_size
+from pipcachex.units import format_size, parse_age, parse_size
 from pipcachex.verify import fix_problems, verify_scan
 
 app = typer.Typer(
@@ -247,6 +263,61 @@ def info_command(
             scan = scan_cache(target.root, on_progress=bar.update)
         render_info(output, cache_info(target, scan))
         return EXIT_OK
+
+    _run(common, body)
+
+
+@app.command("purge")
+def purge_command(
+    specs: SpecsArgument = None,
+    kind: KindOption = None,
+    older_than: OlderThanOption = None,
+    larger_than: LargerThanOption = None,
+    max_size: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--max-size",
+            metavar="SIZE",
+            help="Evict the least recently used (selected) entries until the cache fits in SIZE.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    cache_dir: CacheDirOption = None,
+    python: PythonOption = None,
+    json_mode: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Remove selected entries; with no selector, everything (`pip cache purge` and leftovers)."""
+    common = Common(cache_dir, python, json_mode, quiet, verbose)
+
+    def body(output: Output) -> int:
+        selection = build_selection(
+            specs or [],
+            kind or [],
+            parse_age(older_than).timestamp() if older_than else None,
+            parse_size(larger_than) if larger_than else None,
+        )
+        budget = parse_size(max_size, option="--max-size") if max_size is not None else None
+        target = _target(common, output)
+        with output.progress("Scanning cache") as bar:
+            plan = plan_purge(target.root, selection, max_size=budget, on_progress=bar.update)
+        render_purge_plan(output, plan, dry_run=dry_run)
+        if dry_run or not plan.remove:
+            render_purge_result(output, preview_purge(plan) if dry_run else execute_purge(plan))
+            return EXIT_OK
+        question = f"Remove {len(plan.remove)} entries ({format_size(plan.freed_bytes)})?"
+        confirm_destructive(yes, question)
+        # --backup (issue 4) goes here: backup_entries(plan.root, plan.remove, ...) once
+        # pipcachex/backup.py lands; a failed backup must stop the purge before execute_purge.
+        with output.progress("Removing entries", total=len(plan.remove)) as bar:
+            result = execute_purge(plan, target.pip, on_progress=bar.update)
+        render_purge_result(output, result)
+        return EXIT_FAILURE if result.failed else EXIT_OK
 
     _run(common, body)
 

@@ -59,10 +59,10 @@ class PipRunner:
     _version: Version | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        resolved = shutil.which(self.python) if os.sep not in self.python else self.python
-        if resolved is None or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
         if self.python == sys.executable:
             return  # the interpreter running us exists, even where its path is not ours to stat
+        resolved = shutil.which(self.python) if os.sep not in self.python else self.python
+        if resolved is None or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
             raise UsageError(f"invalid value for --python: {self.python!r} is not an interpreter")
         self.python = resolved
 
@@ -191,7 +191,6 @@ class PipRunner:
             directories_removed=int(dirs.group(1)) if dirs else 0,
             output=output.strip(),
         )
-
 
     # -- re-checking after a clear (``check``) ------------------------------------------------
 

@@ -18,9 +18,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipcachex.archive import Manifest
+from pipcachex.backup import BackupList, BackupResult
 from pipcachex.cache import CacheEntry
 from pipcachex.check import CheckResult, Step
+from pipcachex.deletion import DeletionProblem
 from pipcachex.listing import InfoResult, ListResult, PackageSummary, Totals
+from pipcachex.purge import PurgePlan, PurgeResult
+from pipcachex.restore import RestorePlan, RestoreResult
 from pipcachex.units import format_age, format_size, iso_utc
 from pipcachex.verify import Problem, VerifyResult
 
@@ -252,6 +257,100 @@ def render_info(output: Output, result: InfoResult) -> None:
         out.print(packages_table(result.largest_projects, time.time()))
     for problem in result.unreadable:
         output.warn(f"could not read {problem}")
+
+
+def _problems_json(problems: Sequence[DeletionProblem]) -> list[dict[str, str]]:
+    return [{"path": str(p.path), "reason": p.reason} for p in problems]
+
+
+def _reason_counts(problems: Sequence[DeletionProblem]) -> str:
+    counts: dict[str, int] = {}
+    for problem in problems:
+        counts[problem.reason] = counts.get(problem.reason, 0) + 1
+    return "; ".join(f"{n} {'entry' if n == 1 else 'entries'}: {r}" for r, n in counts.items())
+
+
+def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None:
+    """Show what a purge will remove: per project (per entry with -v), bytes, what stays.
+
+    A dry run's plan is its result (stdout); otherwise it precedes a prompt (stderr).
+    """
+    if output.quiet or (output.json_mode and dry_run):
+        return
+    console = output.out if dry_run and not output.json_mode else output.err
+    if plan.full and plan.remove:
+        console.print("No selector given: `pip cache purge` runs first, then pipcachex removes")
+        console.print("what that pip leaves behind (pip's own state in selfcheck/ stays).")
+    if plan.remove and not output.json_mode:
+        if output.verbose:
+            console.print(entries_table(plan.remove, plan.scanned_at))
+        else:
+            console.print(packages_table(plan.projects, plan.scanned_at))
+    verb = "Would remove" if dry_run else "Will remove"
+    projects = len([p for p in plan.projects if p.package is not None])
+    console.print(
+        f"{verb} {len(plan.remove)} entries, {format_size(plan.freed_bytes)}, "
+        f"from {projects} projects; {len(plan.kept)} entries stay "
+        f"({format_size(plan.size_after)}).",
+        markup=False,
+    )
+    if plan.max_size is not None and plan.size_after > plan.max_size:
+        output.warn(
+            f"the cache stays above --max-size {format_size(plan.max_size)}: what is left "
+            "is not selected or may not be deleted"
+        )
+    if plan.refused:
+        output.warn(f"kept although selected: {_reason_counts(plan.refused)}")
+
+
+def render_purge_result(output: Output, result: PurgeResult) -> None:
+    """Show what a purge removed (or would remove), bytes freed, entries kept, per project."""
+    plan = result.plan
+    if output.json_mode:
+        output.emit_json(
+            {
+                "dry_run": result.dry_run,
+                "removed": [entry_json(e) for e in result.removed],
+                "removed_entries": len(result.removed),
+                "freed_bytes": result.freed_bytes,
+                "kept_entries": result.kept_entries,
+                "failed": _problems_json(result.failed),
+                "refused": _problems_json(result.refused),
+                "cache_dir": str(plan.root),
+                "full": plan.full,
+                "projects": [package_json(p) for p in result.projects],
+                "max_size": plan.max_size,
+                "size_before": plan.cache_size,
+                "size_after": plan.cache_size - result.freed_bytes,
+                "pip": None
+                if result.pip is None
+                else {
+                    "version": result.pip_version,
+                    "files_removed": result.pip.files_removed,
+                    "directories_removed": result.pip.directories_removed,
+                },
+                "leftovers_removed": result.leftovers_removed,
+            }
+        )
+        return
+    for problem in result.failed:
+        output.error(f"could not delete {problem.path}: {problem.reason}")
+    if output.quiet or result.dry_run:
+        return
+    if result.pip is not None:
+        output.out.print(
+            f"pip cache purge (pip {result.pip_version}): {result.pip.files_removed} files "
+            f"removed; pipcachex then removed {result.leftovers_removed} entries it left behind",
+            markup=False,
+        )
+    if result.removed:
+        output.out.print(packages_table(result.projects, plan.scanned_at))
+    output.out.print(
+        f"Removed {len(result.removed)} entries, {format_size(result.freed_bytes)} freed; "
+        f"{result.kept_entries} entries kept."
+        + (f" {len(result.failed)} files could not be deleted." if result.failed else ""),
+        markup=False,
+    )
 
 
 def problem_json(problem: Problem) -> dict[str, Any]:
