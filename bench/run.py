@@ -1,0 +1,803 @@
+"""Run every pipcachex benchmark side by side with du, find, tar and pip; write the table.
+
+Usage: ``python bench/run.py [--sizes 10000,50000,100000] [--repeat 3]``.
+
+For each cache size a synthetic cache is generated (``bench/generate.py``, reused from
+``--workdir`` when an identical one is already there), then every command is timed ``--repeat``
+times in a fresh subprocess and the median kept. Each figure is also shown as a ratio to a
+baseline tool timed in the same run on the same cache (``du -sb``, ``find -delete``,
+``tar``, ``python -c pass``), so the ratios stay meaningful on another machine. Peak RSS comes
+from ``os.wait4`` on each subprocess (children it waited for included).
+
+"Cold" runs drop the page cache (``sync; echo 3 > /proc/sys/vm/drop_caches``, root only) before
+every run; whether that works here is detected with ``fincore`` and stated in the report.
+Commands pipcachex does not have yet (``purge``, ``backup``, ``restore``, ``verify``) are
+detected from ``pipcachex COMMAND --help`` and reported as "not available yet".
+
+The results go between the ``<!-- bench:results -->`` markers of ``docs/performance.md``
+(the prose around them is kept) and, raw, into ``bench/results/`` (ignored by git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import generate
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOC = REPO_ROOT / "docs" / "performance.md"
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
+VENV_BIN = Path(sys.executable).parent
+PIPCACHEX = str(VENV_BIN / "pipcachex")
+PYTHON = sys.executable
+
+
+# -- running one command -------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One timed run: wall seconds, peak RSS of the process tree in KiB, exit code."""
+
+    seconds: float
+    rss_kib: int
+    code: int
+    stderr: str = ""
+
+
+def bench_env() -> dict[str, str]:
+    """The environment every command runs in: pip isolated from the machine's configuration."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        COLUMNS="120",
+        NO_COLOR="1",
+        LC_ALL="C.UTF-8",
+    )
+    return env
+
+
+TIME = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+
+
+def run_once(argv: Sequence[str], *, cwd: Path | None = None) -> Sample:
+    """Run ``argv`` once, stdout discarded, and time it; also read its peak RSS.
+
+    The RSS comes from GNU ``time -f %M`` when installed: a child forked straight from this
+    (~40 MiB) Python process would otherwise report the parent's high-water mark, because Linux
+    carries ``maxrss`` across ``exec``. Without ``time`` it falls back to ``os.wait4``.
+    """
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as rss_file:
+        command = list(argv)
+        if TIME:
+            command = [TIME, "-f", "%M", "-o", rss_file.name, "--", *command]
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=cwd,
+            env=bench_env(),
+        )
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except KeyboardInterrupt:
+            proc.kill()
+            raise
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        text = err.read().decode("utf-8", "replace")
+        rss = int(usage.ru_maxrss)
+        if TIME:
+            lines = rss_file.read().split()
+            rss = int(lines[-1]) if lines and lines[-1].isdigit() else rss
+    return Sample(seconds, rss, proc.returncode, text[-2000:])
+
+
+# -- page cache ----------------------------------------------------------------------------------
+
+
+def drop_caches() -> bool:
+    """Flush dirty pages and drop the page, dentry and inode caches; False if not allowed."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
+
+
+def _resident_pages(path: Path) -> int | None:
+    fincore = shutil.which("fincore")
+    if fincore is None:
+        return None
+    out = subprocess.run(
+        [fincore, "--raw", "--noheadings", "--output", "PAGES", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        return int(out.stdout.split()[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def detect_drop_caches(workdir: Path) -> str:
+    """Say whether dropping the page cache works here (checked on a probe file)."""
+    probe = workdir / "drop-caches-probe"
+    probe.write_bytes(os.urandom(8 * 1024 * 1024))
+    probe.read_bytes()
+    before = _resident_pages(probe)
+    allowed = drop_caches()
+    after = _resident_pages(probe)
+    probe.unlink()
+    if not allowed:
+        return "no: /proc/sys/vm/drop_caches is not writable (cold runs are really warm)"
+    if before is None or after is None:
+        return "written, but not verifiable (no fincore): cold figures may be warm"
+    if after == 0 and before > 0:
+        return f"yes: verified with fincore (probe file {before} pages resident, then 0)"
+    return f"no effect: probe file still has {after} of {before} pages resident"
+
+
+# -- what is benchmarked -------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One command of a benchmark group; ``prepare``/``cleanup`` run untimed around each run."""
+
+    label: str
+    argv: list[str] | None
+    prepare: Callable[[], None] | None = None
+    cleanup: Callable[[], None] | None = None
+    ok_codes: tuple[int, ...] = (0,)
+    missing: str | None = None
+    check: Callable[[], str] | None = None
+
+
+@dataclass
+class Row:
+    """The measured outcome of one case at one cache size."""
+
+    label: str
+    command: str
+    median: float | None = None
+    ratio: float | None = None
+    rss_mib: float | None = None
+    runs: list[float] = field(default_factory=list)
+    status: str = "ok"
+    note: str = ""
+
+
+@dataclass
+class Group:
+    """Commands compared with each other; ratios are to ``baseline`` (the first case)."""
+
+    key: str
+    title: str
+    cases: list[Case]
+    cold: bool = False
+    after: Callable[[], None] | None = None
+
+
+def help_text(command: str) -> str | None:
+    """``pipcachex COMMAND --help`` output, or None when pipcachex has no such command."""
+    result = subprocess.run(
+        [PIPCACHEX, command, "--help"],
+        capture_output=True,
+        text=True,
+        env=bench_env(),
+        check=False,
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
+def _count_files(root: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(root)) if root.exists() else 0
+
+
+def _rmtree(*paths: Path) -> None:
+    for path in paths:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.exists():
+            shutil.rmtree(path)
+
+
+def _copy_cache(dest: Path, source: Path, target: Path) -> None:
+    _rmtree(target)
+    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+    generate.restore_times(dest, target)
+
+
+def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
+    """Every benchmark group for the cache generated in ``dest``."""
+    cache = dest / generate.CACHE_DIR
+    c = str(cache)
+    pip = [PYTHON, "-m", "pip"]
+    du = Case("du -sb", ["du", "-sb", c])
+    pip_info = Case("pip cache info", [*pip, "cache", "info", "--cache-dir", c])
+
+    def retime() -> None:
+        generate.restore_times(dest)
+
+    groups = [
+        Group(
+            "startup",
+            "Start-up",
+            [
+                Case("python -c pass", [PYTHON, "-c", "pass"]),
+                Case("pipcachex --version", [PIPCACHEX, "--version"]),
+                Case("pip --version", [*pip, "--version"]),
+            ],
+        )
+    ]
+    for cold in (False, True):
+        tag = "cold" if cold else "warm"
+        groups.append(
+            Group(
+                f"info-{tag}",
+                f"info ({tag})",
+                [du, Case("pipcachex info", [PIPCACHEX, "info", "--cache-dir", c]), pip_info],
+                cold=cold,
+            )
+        )
+        groups.append(
+            Group(
+                f"list-{tag}",
+                f"list --json ({tag})",
+                [
+                    du,
+                    Case("pipcachex list --json", [PIPCACHEX, "list", "--json", "--cache-dir", c]),
+                ],
+                cold=cold,
+            )
+        )
+
+    verify = help_text("verify")
+    groups.append(
+        Group(
+            "verify",
+            "verify (warm)",
+            [
+                du,
+                Case(
+                    "pipcachex verify",
+                    [PIPCACHEX, "verify", "--cache-dir", c] if verify is not None else None,
+                    ok_codes=(0, 1),
+                    missing=None if verify is not None else "not available yet",
+                ),
+            ],
+            after=retime,
+        )
+    )
+
+    tar_plain, tar_gz = scratch / "cache.tar", scratch / "cache.tar.gz"
+    backup_help = help_text("backup")
+    backup_out = scratch / "pipcachex-backup.tar.gz"
+    backup_argv: list[str] | None = None
+    if backup_help is not None:
+        backup_argv = [PIPCACHEX, "backup", "--cache-dir", c]
+        if "--output" in backup_help:
+            backup_argv += ["--output", str(backup_out)]
+        else:
+            backup_argv.append(str(backup_out))
+        if "--yes" in backup_help:
+            backup_argv.append("--yes")
+
+    def sized(path: Path) -> Callable[[], str]:
+        return lambda: f"archive {path.stat().st_size / 1e6:.0f} MB" if path.exists() else ""
+
+    groups.append(
+        Group(
+            "backup",
+            "backup (warm)",
+            [
+                Case(
+                    "tar -czf",
+                    ["tar", "-czf", str(tar_gz), "-C", c, "."],
+                    prepare=lambda: _rmtree(tar_gz),
+                    check=sized(tar_gz),
+                ),
+                Case(
+                    "tar -cf",
+                    ["tar", "-cf", str(tar_plain), "-C", c, "."],
+                    prepare=lambda: _rmtree(tar_plain),
+                    check=sized(tar_plain),
+                ),
+                Case(
+                    "pipcachex backup",
+                    backup_argv,
+                    prepare=lambda: _rmtree(backup_out),
+                    missing=None if backup_argv else "not available yet",
+                    check=sized(backup_out),
+                ),
+            ],
+            after=retime,
+        )
+    )
+
+    restore_help = help_text("restore")
+    restore_dir = scratch / "restored"
+    restore_argv: list[str] | None = None
+    if restore_help is not None and backup_argv is not None:
+        restore_argv = [PIPCACHEX, "restore", "--cache-dir", str(restore_dir), str(backup_out)]
+        if "--yes" in restore_help:
+            restore_argv.append("--yes")
+
+    def fresh_restore_dir() -> None:
+        _rmtree(restore_dir)
+        restore_dir.mkdir()
+
+    def restored() -> str:
+        return f"{_count_files(restore_dir)} files restored"
+
+    groups.append(
+        Group(
+            "restore",
+            "restore (warm)",
+            [
+                Case(
+                    "tar -xf",
+                    ["tar", "-xf", str(tar_plain), "-C", str(restore_dir)],
+                    prepare=fresh_restore_dir,
+                    check=restored,
+                ),
+                Case(
+                    "pipcachex restore",
+                    restore_argv,
+                    prepare=fresh_restore_dir,
+                    missing=None if restore_argv else "not available yet",
+                    check=restored,
+                ),
+            ],
+            after=lambda: _rmtree(restore_dir, tar_plain, tar_gz, backup_out),
+        )
+    )
+
+    work = scratch / "purge-work"
+    purge_help = help_text("purge")
+    purge_argv: list[str] | None = None
+    if purge_help is not None:
+        purge_argv = [
+            PIPCACHEX,
+            "purge",
+            "--cache-dir",
+            str(work),
+            "--older-than",
+            f"{generate.SPLIT_DAYS}d",
+        ]
+        if "--yes" in purge_help:
+            purge_argv.append("--yes")
+    total_files = _count_files(cache)
+
+    def removed() -> str:
+        return f"{total_files - _count_files(work)} of {total_files} files removed"
+
+    minutes = str(generate.SPLIT_DAYS * 24 * 60)
+    find_argv = ["find", str(work), "-mindepth", "1", "-depth"]
+    find_argv += ["(", "-type", "f", "-amin", f"+{minutes}", "-delete", ")"]
+    find_argv += ["-o", "(", "-type", "d", "-empty", "-delete", ")"]
+    groups.append(
+        Group(
+            "purge",
+            f"purge --older-than {generate.SPLIT_DAYS}d (warm, removes half)",
+            [
+                Case(
+                    "find -delete",
+                    find_argv,
+                    prepare=lambda: _copy_cache(dest, cache, work),
+                    check=removed,
+                ),
+                Case(
+                    "pipcachex purge",
+                    purge_argv,
+                    prepare=lambda: _copy_cache(dest, cache, work),
+                    missing=None if purge_argv else "not available yet",
+                    check=removed,
+                ),
+            ],
+            after=lambda: _rmtree(work),
+        )
+    )
+    return groups
+
+
+def measure(group: Group, repeat: int, entries: int, log: Callable[[str], None]) -> list[Row]:
+    """Run every case of ``group`` ``repeat`` times (interleaved) and summarise each."""
+    rows = [Row(c.label, " ".join(c.argv) if c.argv else "") for c in group.cases]
+    samples: list[list[Sample]] = [[] for _ in group.cases]
+    for index, case in enumerate(group.cases):
+        if case.argv is None:
+            rows[index].status = case.missing or "not available"
+        elif not group.cold:  # warm-up run, also checks the command works
+            if case.prepare:
+                case.prepare()
+            first = run_once(case.argv)
+            if first.code not in case.ok_codes:
+                rows[index].status = f"failed (exit {first.code})"
+                rows[index].note = (first.stderr.strip().splitlines() or [""])[-1][:200]
+            if case.cleanup:
+                case.cleanup()
+    for _ in range(repeat):
+        for index, case in enumerate(group.cases):
+            if case.argv is None or rows[index].status != "ok":
+                continue
+            if case.prepare:
+                case.prepare()
+            if group.cold:
+                drop_caches()
+            sample = run_once(case.argv)
+            if sample.code not in case.ok_codes:
+                rows[index].status = f"failed (exit {sample.code})"
+                rows[index].note = (sample.stderr.strip().splitlines() or [""])[-1][:200]
+                continue
+            samples[index].append(sample)
+            if case.check:
+                rows[index].note = case.check()
+            if sample.code:
+                rows[index].note = f"exit {sample.code}; " + rows[index].note
+            if case.cleanup:
+                case.cleanup()
+            log(f"    {case.label}: {sample.seconds:.3f}s {sample.rss_kib / 1024:.0f} MiB")
+    for row, taken in zip(rows, samples, strict=True):
+        if taken and row.status == "ok":
+            row.runs = [s.seconds for s in taken]
+            row.median = statistics.median(row.runs)
+            row.rss_mib = max(s.rss_kib for s in taken) / 1024
+    base = rows[0].median
+    for row in rows:
+        if row.median is not None and base:
+            row.ratio = row.median / base
+    if group.after:
+        group.after()
+    return rows
+
+
+# -- targets -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """One target from issue 6 and whether the largest run met it."""
+
+    target: str
+    measured: str
+    met: bool | None
+
+
+def _row(results: dict[str, list[Row]], group: str, label: str) -> Row | None:
+    return next((r for r in results.get(group, []) if r.label == label), None)
+
+
+def _ratio_target(
+    results: dict[str, list[Row]], group: str, label: str, limit: float, text: str
+) -> Verdict:
+    row = _row(results, group, label)
+    if row is None or row.ratio is None:
+        return Verdict(text, row.status if row else "not run", None)
+    return Verdict(text, f"{row.ratio:.2f}x ({row.median:.2f} s)", row.ratio <= limit)
+
+
+def verdicts(by_size: dict[int, dict[str, list[Row]]]) -> list[Verdict]:
+    """Judge every target of issue 6 on the largest size run (and growth from the smallest)."""
+    largest, smallest = max(by_size), min(by_size)
+    res = by_size[largest]
+    found = [
+        _ratio_target(res, "info-warm", "pipcachex info", 1.5, "info warm within 1.5x of du -sb"),
+        _ratio_target(res, "info-cold", "pipcachex info", 4.0, "info cold within 4x of du -sb"),
+    ]
+    for tag in ("warm", "cold"):
+        ours, pips = (
+            _row(res, f"info-{tag}", "pipcachex info"),
+            _row(res, f"info-{tag}", "pip cache info"),
+        )
+        text = f"info {tag} faster than pip cache info"
+        if ours and pips and ours.median is not None and pips.median is not None:
+            found.append(
+                Verdict(
+                    text, f"{ours.median:.2f} s vs {pips.median:.2f} s", ours.median < pips.median
+                )
+            )
+        else:
+            found.append(Verdict(text, "not measured", None))
+    found += [
+        _ratio_target(res, "purge", "pipcachex purge", 2.0, "purge within 2x of find -delete"),
+        _ratio_target(res, "backup", "pipcachex backup", 1.0, "backup no slower than tar -czf"),
+        _ratio_target(res, "restore", "pipcachex restore", 2.0, "restore within 2x of tar -xf"),
+    ]
+    ours = [r for g in res.values() for r in g if r.label.startswith("pipcachex") and r.rss_mib]
+    if ours:
+        peak = max(ours, key=lambda r: r.rss_mib or 0.0)
+        found.append(
+            Verdict(
+                "peak RSS < 150 MB",
+                f"{peak.rss_mib:.0f} MiB ({peak.label})",
+                (peak.rss_mib or 0) * 1.048576 < 150,
+            )
+        )
+    if largest != smallest:
+        factor = largest / smallest
+        start = _row(by_size[largest], "startup", "pipcachex --version")
+        floor = start.rss_mib if start and start.rss_mib else 0.0
+        worst: tuple[float, str] | None = None
+        for group in ("info-warm", "list-warm"):
+            label = "pipcachex info" if group == "info-warm" else "pipcachex list --json"
+            big, small = _row(by_size[largest], group, label), _row(by_size[smallest], group, label)
+            if big and small and big.rss_mib and small.rss_mib:
+                growth = (big.rss_mib - floor) / max(small.rss_mib - floor, 1.0)
+                if worst is None or growth > worst[0]:
+                    worst = (growth, f"{label}: {small.rss_mib:.0f} -> {big.rss_mib:.0f} MiB")
+        if worst:
+            found.append(
+                Verdict(
+                    f"RSS above start-up grows less than linearly ({factor:.0f}x entries)",
+                    f"{worst[0]:.1f}x ({worst[1]})",
+                    worst[0] < factor,
+                )
+            )
+        flat: list[str] = []
+        ok = True
+        for group in ("info-warm", "list-warm", "info-cold"):
+            label = "pipcachex info" if group.startswith("info") else "pipcachex list --json"
+            big, small = _row(by_size[largest], group, label), _row(by_size[smallest], group, label)
+            if big and small and big.median and small.median:
+                per_big, per_small = big.median / largest, small.median / smallest
+                change = per_big / per_small
+                ok = ok and change <= 1.25
+                flat.append(f"{group} {per_small * 1e6:.0f} -> {per_big * 1e6:.0f} us")
+        if flat:
+            found.append(Verdict("time per entry flat (within 25%)", "; ".join(flat), ok))
+    return found
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def machine(drop_status: str) -> list[str]:
+    """Lines describing where the figures were measured."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    fs = subprocess.run(
+        ["findmnt", "-no", "FSTYPE,OPTIONS", "-T", tempfile.gettempdir()],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    pip_version = subprocess.run(
+        [PYTHON, "-m", "pip", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split()[1:2]
+    pcx = subprocess.run([PIPCACHEX, "--version"], capture_output=True, text=True, check=False)
+    commit = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return [
+        f"- Machine: {cores} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} "
+        f"{platform.release()}; cache on {fs or 'unknown fs'}",
+        f"- Python {platform.python_version()}, pip {' '.join(pip_version) or '?'}, "
+        f"{pcx.stdout.strip()} (commit {commit or '?'})",
+        f"- Dropping the page cache for cold runs: {drop_status}",
+    ]
+
+
+def _cell(row: Row | None) -> str:
+    if row is None:
+        return ""
+    if row.median is None:
+        return row.status
+    ratio = f" ({row.ratio:.2f}x)" if row.ratio is not None else ""
+    return f"{row.median:.3f} s{ratio}"
+
+
+def render(
+    by_size: dict[int, dict[str, list[Row]]],
+    titles: dict[str, str],
+    manifests: dict[int, dict[str, object]],
+    env_lines: list[str],
+    repeat: int,
+) -> str:
+    """The markdown that goes between the markers of ``docs/performance.md``."""
+    sizes = sorted(by_size)
+    largest = sizes[-1]
+    lines = [
+        f"Generated by `python bench/run.py --sizes {','.join(map(str, sizes))} "
+        f"--repeat {repeat}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        *env_lines,
+        "- Caches: "
+        + "; ".join(
+            f"{n:,} entries = {int(str(manifests[n]['bytes'])) / 1e6:.0f} MB of files"
+            for n in sizes
+        ),
+        "",
+        f"Median of {repeat} runs; in brackets the ratio to the first command of the group, "
+        "timed in the same run on the same cache. Peak RSS is the largest of the runs at the "
+        f"largest size ({largest:,}).",
+        "",
+        "| Benchmark | Command | " + " | ".join(f"{n:,} entries" for n in sizes) + " | Peak RSS |",
+        "|---|---|" + "---:|" * len(sizes) + "---:|",
+    ]
+    for key, title in titles.items():
+        labels = [r.label for r in by_size[largest].get(key, [])]
+        for label in labels:
+            cells = [_cell(_row(by_size[n], key, label)) for n in sizes]
+            big = _row(by_size[largest], key, label)
+            rss = f"{big.rss_mib:.0f} MiB" if big and big.rss_mib else ""
+            lines.append(f"| {title} | `{label}` | " + " | ".join(cells) + f" | {rss} |")
+    notes = [
+        (n, key, r) for n in sizes for key in titles for r in by_size[n].get(key, []) if r.note
+    ]
+    if notes:
+        lines += ["", "Notes from the runs:", ""]
+        lines += [f"- {n:,} entries, {titles[k]}, `{r.label}`: {r.note}" for n, k, r in notes]
+    per_entry = ["", "Time per entry (warm, median) and peak RSS by size:", ""]
+    per_entry += ["| Command | " + " | ".join(f"{n:,}" for n in sizes) + " |"]
+    per_entry += ["|---|" + "---:|" * len(sizes)]
+    for key, label in (
+        ("info-warm", "pipcachex info"),
+        ("info-cold", "pipcachex info"),
+        ("list-warm", "pipcachex list --json"),
+        ("verify", "pipcachex verify"),
+        ("purge", "pipcachex purge"),
+        ("backup", "pipcachex backup"),
+        ("restore", "pipcachex restore"),
+    ):
+        if key not in titles:
+            continue
+        cells = []
+        for n in sizes:
+            row = _row(by_size[n], key, label)
+            if row is None or row.median is None:
+                cells.append(row.status if row else "")
+            else:
+                cells.append(f"{row.median / n * 1e6:.0f} us, {row.rss_mib:.0f} MiB")
+        per_entry.append(f"| `{label}` ({titles[key]}) | " + " | ".join(cells) + " |")
+    lines += per_entry
+    lines += ["", f"Targets (issue 6), judged at {largest:,} entries:", ""]
+    lines += ["| Target | Measured | Met? |", "|---|---|---|"]
+    for verdict in verdicts(by_size):
+        mark = {True: "met", False: "**missed**", None: "not measured"}[verdict.met]
+        lines.append(f"| {verdict.target} | {verdict.measured} | {mark} |")
+    return "\n".join(lines) + "\n"
+
+
+DOC_TEMPLATE = f"""# Performance
+
+How fast pipcachex is on big caches, measured side by side with `du`, `find`, `tar` and `pip`.
+Re-run with `python bench/run.py` (see `bench/run.py` for options); the section between the
+markers below is rewritten by it, the rest is prose.
+
+{BEGIN}
+{END}
+"""
+
+
+def write_doc(section: str, doc: Path = DOC) -> None:
+    """Replace the results section of ``doc`` (creating the file from a template if needed)."""
+    text = doc.read_text() if doc.exists() else DOC_TEMPLATE
+    if BEGIN not in text or END not in text:
+        text = text.rstrip("\n") + "\n\n" + BEGIN + "\n" + END + "\n"
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    doc.write_text(f"{head}{BEGIN}\n{section}{END}{tail}")
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def ensure_cache(workdir: Path, entries: int, seed: int, log: Callable[[str], None]) -> Path:
+    """Return a directory holding a generated cache of ``entries``, building it if needed."""
+    dest = workdir / f"cache-{entries}-seed{seed}-v{generate.GENERATOR_VERSION}"
+    manifest = dest / generate.MANIFEST_FILE
+    if manifest.exists():
+        log(f"reusing {dest}")
+        generate.restore_times(dest)
+        return dest
+    _rmtree(dest)
+    log(f"generating {entries:,} entries in {dest} ...")
+    made = generate.generate(dest, entries, seed)
+    log(f"  done in {made['seconds']} s, {int(str(made['bytes'])) / 1e6:.0f} MB")
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate the caches, run every benchmark, write the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,50000,100000", help="comma-separated entries")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per command")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "pipcachex-bench",
+        help="where caches are generated and kept for the next run",
+    )
+    parser.add_argument("--only", default="", help="comma-separated group keys to run")
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
+    parser.add_argument("--clean", action="store_true", help="delete the caches afterwards")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s})
+    only = {s for s in args.only.split(",") if s}
+    args.workdir.mkdir(parents=True, exist_ok=True)
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    drop_status = detect_drop_caches(args.workdir)
+    log(f"drop caches: {drop_status}")
+    by_size: dict[int, dict[str, list[Row]]] = {}
+    titles: dict[str, str] = {}
+    manifests: dict[int, dict[str, object]] = {}
+    for entries in sizes:
+        dest = ensure_cache(args.workdir, entries, args.seed, log)
+        manifests[entries] = json.loads((dest / generate.MANIFEST_FILE).read_text())
+        scratch = args.workdir / "scratch"
+        _rmtree(scratch)
+        scratch.mkdir()
+        by_size[entries] = {}
+        for group in build_groups(dest, scratch, entries):
+            if only and group.key not in only:
+                continue
+            titles[group.key] = group.title
+            log(f"[{entries:,}] {group.title}")
+            by_size[entries][group.key] = measure(group, args.repeat, entries, log)
+            for row in by_size[entries][group.key]:
+                log(f"  {row.label:24} {_cell(row):>24} {row.note}")
+        _rmtree(scratch)
+        if args.clean:
+            _rmtree(dest)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    raw = {
+        "sizes": sizes,
+        "repeat": args.repeat,
+        "drop_caches": drop_status,
+        "manifests": {str(n): m for n, m in manifests.items()},
+        "results": {
+            str(n): {k: [asdict(r) for r in rows] for k, rows in groups.items()}
+            for n, groups in by_size.items()
+        },
+    }
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS_DIR / f"run-{stamp}.json").write_text(json.dumps(raw, indent=2) + "\n")
+    section = render(by_size, titles, manifests, machine(drop_status), args.repeat)
+    print(section)
+    if not args.no_doc:
+        write_doc(section)
+        log(f"wrote {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
