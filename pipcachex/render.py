@@ -381,7 +381,7 @@ def render_verify(output: Output, result: VerifyResult, *, fixing: bool) -> None
     if result.problems:
         table = Table(show_edge=False, header_style="bold")
         for name in ("Package", "Layout", "Problem", "Path", *(("Fixed",) if fixing else ())):
-            table.add_column(name)
+            table.add_column(name, overflow="fold")  # a path cut short names nothing
         for p in result.problems:
             fixed = ("yes" if p.fixed else f"no: {p.fix_error}",) if fixing else ()
             table.add_row(

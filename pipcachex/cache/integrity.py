@@ -10,6 +10,9 @@ every tar member and the whole of an encoded index page. Files are read without 
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
 import json
 import lzma
 import tarfile
@@ -123,6 +126,14 @@ def _zip_problem(handle: BinaryIO, deep: bool) -> str | None:
 def _tar_problem(handle: BinaryIO) -> str | None:
     """Say why ``handle`` is not a sound tar archive, reading every member to its end."""
     try:
+        # tarfile stops at the end-of-archive marker and never reaches the compressed stream's
+        # own checksum, so the whole stream is decompressed once first to test that checksum.
+        stream = _decompressed(handle)
+        if stream is not None:
+            with stream:
+                while stream.read(_CHUNK):
+                    pass
+            handle.seek(0)
         with tarfile.open(fileobj=handle, mode="r|*") as archive:
             for member in archive:
                 if member.isfile():
@@ -132,6 +143,19 @@ def _tar_problem(handle: BinaryIO) -> str | None:
                             pass
     except _ARCHIVE_ERRORS as exc:
         return f"is not a readable tar archive ({exc})"
+    return None
+
+
+def _decompressed(handle: BinaryIO) -> io.BufferedIOBase | None:
+    """The decompressing reader a compressed tar needs, or None for a plain tar."""
+    magic = handle.read(6)
+    handle.seek(0)
+    if magic.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=handle)
+    if magic.startswith(b"BZh"):
+        return bz2.BZ2File(handle)
+    if magic.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(handle)
     return None
 
 

@@ -1,0 +1,421 @@
+"""`verify`: every kind of damage is found, named, removed by `--fix`, and a real pip works after.
+
+Each case damages one entry of a cache a real pip wrote, the way the damage happens in the wild
+(a full disk, an interrupted write, a half-copied cache), and checks verify's finding, the fix,
+and that the same pip then installs (or downloads) without error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cachefactory
+import packages
+import pytest
+from cli_helpers import invoke
+from conftest import PipName, PipRunner
+from index_server import IndexServer
+
+ALPHA_WHEEL = "alpha_pkg-2.0-py3-none-any.whl"
+BETA_WHEEL = "Beta_Pkg-0.5-py3-none-any.whl"
+GAMMA_SDIST = "gamma-1.2.3.tar.gz"
+#: A console wide enough that table cells are not folded across lines.
+WIDE = {"COLUMNS": "400"}
+
+
+def _verify(cache: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    result = invoke(["verify", "--json", "--cache-dir", str(cache), *args])
+    document = result.json
+    assert document["schema"] == 1, result.stderr
+    return result.exit_code, document
+
+
+def _problems(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(document["problems"])
+
+
+def _layout(which: PipName) -> str:
+    return cachefactory.V2_DIR if which == "current" else cachefactory.LEGACY_DIR
+
+
+def _entry(cache: Path, url: str, which: PipName) -> cachefactory.HttpEntry:
+    meta = cachefactory.http_entry_path(cache, url, _layout(which))
+    assert meta.is_file(), f"no cache entry for {url}"
+    body = meta.with_name(meta.name + ".body") if which == "current" else None
+    return cachefactory.HttpEntry(url, meta.name, meta, body)
+
+
+def _body_bytes(entry: cachefactory.HttpEntry) -> bytes:
+    if entry.body is not None:
+        return entry.body.read_bytes()
+    return bytes(cachefactory.read_entry(entry.meta)["response"]["body"])
+
+
+def _replace_body(entry: cachefactory.HttpEntry, data: bytes) -> None:
+    """Rewrite a body in place (same headers, so Content-Length still describes the old one)."""
+    if entry.body is not None:
+        entry.body.write_bytes(data)
+        return
+    record = cachefactory.read_entry(entry.meta)
+    record["response"]["body"] = data
+    entry.meta.write_bytes(cachefactory.serialize(record))
+
+
+def _built_wheel_dir(cache: Path, project: str) -> Path:
+    found = [p.parent for p in (cache / "wheels").rglob("*.whl") if p.name.startswith(project)]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _flip_inside_member(data: bytes) -> bytes:
+    """Corrupt the compressed bytes of a zip's first member, keeping length and directory."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        first = archive.infolist()[0]
+    start = first.header_offset + 30 + len(first.filename.encode()) + len(first.extra)
+    middle = start + first.compress_size // 2
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+
+
+def _assert_found_fixed_and_pip_works(
+    cache: Path,
+    run_pip: PipRunner,
+    which: PipName,
+    tmp_path: Path,
+    expected: str,
+    *,
+    deep: bool = False,
+    pip_args: tuple[str, ...] = (packages.ALPHA,),
+) -> dict[str, Any]:
+    """verify finds exactly one problem containing ``expected``; --fix removes it; pip works."""
+    flags = ("--deep",) if deep else ()
+    code, document = _verify(cache, *flags)
+    problems = _problems(document)
+    assert code == 1
+    assert len(problems) == 1, problems
+    problem = problems[0]
+    assert expected in problem["problem"]
+    assert problem["fixed"] is False
+    assert problem["entry"]["kind"] == "damaged"
+    assert Path(problem["path"]).exists()
+
+    code, fixed = _verify(cache, *flags, "--fix", "--yes")
+    assert code == 0, fixed
+    assert [p["fixed"] for p in _problems(fixed)] == [True]
+    assert not Path(problem["path"]).exists()
+    code, again = _verify(cache, *flags)
+    assert (code, _problems(again)) == (0, [])
+
+    dest = tmp_path / f"after-fix-{which}"
+    result = run_pip(which, ["download", "--no-deps", "-d", str(dest), *pip_args], cache)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "deserialization failed" not in result.stderr
+    return problem
+
+
+# -- no false alarms ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fixture", ["filled_cache_v2", "filled_cache_legacy", "filled_cache_mixed"]
+)
+def test_clean_caches_written_by_real_pips_have_no_problems(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    cache: Path = request.getfixturevalue(fixture)
+    code, document = _verify(cache, "--deep")
+    assert (code, _problems(document)) == (0, [])
+    assert document["checked_entries"] > 10
+    assert document["deep"] is True
+
+
+def test_fresh_temp_file_is_not_damage(cache_v2: Path, index: IndexServer) -> None:
+    meta = _entry(cache_v2, index.file_url(ALPHA_WHEEL), "current").meta
+    cachefactory.write_stale_tmp(meta, age=60)  # a pip is writing it right now
+    code, document = _verify(cache_v2)
+    assert (code, _problems(document)) == (0, [])
+
+
+# -- the two failures users meet ------------------------------------------------------------
+
+
+def test_truncated_index_page_crashes_pip_until_fixed(
+    cache_v2: Path, index: IndexServer, run_pip: PipRunner, tmp_path: Path
+) -> None:
+    entry = _entry(cache_v2, index.page_url(packages.ALPHA), "current")
+    cachefactory.truncate_body(entry)
+    before = run_pip("current", ["download", "--no-deps", "-d", str(tmp_path / "before"),
+                                 packages.ALPHA], cache_v2)  # fmt: skip
+    assert before.returncode != 0, "pip was expected to fail on a truncated index page"
+    problem = _assert_found_fixed_and_pip_works(
+        cache_v2, run_pip, "current", tmp_path, "Content-Length"
+    )
+    assert problem["entry"]["layout"] == "http-v2"
+    assert problem["path"] == str(entry.body)
+
+
+def test_truncated_wheel_gives_legacy_pip_a_hash_error_until_fixed(
+    cache_legacy: Path, index: IndexServer, run_pip: PipRunner, tmp_path: Path
+) -> None:
+    entry = _entry(cache_legacy, index.file_url(ALPHA_WHEEL), "legacy")
+    data = _body_bytes(entry)
+    _replace_body(entry, data[: len(data) // 2])
+    before = run_pip("legacy", ["install", "--target", str(tmp_path / "t"), "--no-deps",
+                                f"{packages.ALPHA}==2.0"], cache_legacy)  # fmt: skip
+    assert before.returncode != 0, before.stdout
+    problem = _assert_found_fixed_and_pip_works(
+        cache_legacy, run_pip, "legacy", tmp_path, "Content-Length"
+    )
+    assert problem["entry"]["layout"] == "http"
+    after = run_pip("legacy", ["install", "--target", str(tmp_path / "t2"), "--no-deps",
+                               f"{packages.ALPHA}==2.0"], cache_legacy)  # fmt: skip
+    assert after.returncode == 0, after.stdout + after.stderr
+
+
+# -- every other kind of damage -----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Damage:
+    """One way to damage a cache: how, on which pip's cache, and what verify must say."""
+
+    name: str
+    which: PipName
+    expected: str
+    apply: Callable[[Path, IndexServer], Path]
+    deep: bool = False
+    project: str = packages.ALPHA
+
+
+def _garble(cache: Path, index: IndexServer) -> Path:
+    entry = _entry(cache, index.file_url(ALPHA_WHEEL), "current")
+    return cachefactory.garble_metadata(entry.meta)
+
+
+def _garble_legacy(cache: Path, index: IndexServer) -> Path:
+    entry = _entry(cache, index.page_url(packages.GAMMA), "legacy")
+    return cachefactory.garble_metadata(entry.meta, keep_prefix=False)
+
+
+def _orphan_body(cache: Path, index: IndexServer) -> Path:
+    return cachefactory.orphan_body(_entry(cache, index.file_url(ALPHA_WHEEL), "current"))
+
+
+def _orphan_meta(cache: Path, index: IndexServer) -> Path:
+    return cachefactory.orphan_metadata(_entry(cache, index.page_url(packages.ALPHA), "current"))
+
+
+def _stale_tmp(cache: Path, index: IndexServer) -> Path:
+    meta = _entry(cache, index.file_url(ALPHA_WHEEL), "current").meta
+    return cachefactory.write_stale_tmp(meta.with_name(meta.name + ".body"))
+
+
+def _bad_zip(cache: Path, index: IndexServer) -> Path:
+    entry = _entry(cache, index.file_url(ALPHA_WHEEL), "current")
+    data = _body_bytes(entry)
+    _replace_body(entry, data[:4] + b"\0" * (len(data) - 4))  # same size: only the bytes lie
+    return entry.body
+
+
+def _bad_zip_legacy(cache: Path, index: IndexServer) -> Path:
+    entry = _entry(cache, index.file_url("delta_zip-0.1.zip"), "legacy")
+    data = _body_bytes(entry)
+    _replace_body(entry, data[: len(data) - 30] + b"\0" * 30)  # the central directory is gone
+    return entry.meta
+
+
+def _bad_tar(cache: Path, index: IndexServer) -> Path:
+    entry = _entry(cache, index.file_url(GAMMA_SDIST), "current")
+    data = _body_bytes(entry)
+    _replace_body(entry, data[:10] + b"\xff" * (len(data) - 10))
+    return entry.body
+
+
+def _crc_zip(cache: Path, index: IndexServer) -> Path:
+    entry = _entry(cache, index.file_url(ALPHA_WHEEL), "current")
+    _replace_body(entry, _flip_inside_member(_body_bytes(entry)))
+    return entry.body
+
+
+def _crc_tar(cache: Path, index: IndexServer) -> Path:
+    entry = _entry(cache, index.file_url(GAMMA_SDIST), "legacy")
+    data = _body_bytes(entry)
+    middle = len(data) // 2
+    _replace_body(entry, data[:middle] + bytes([data[middle] ^ 0x55]) + data[middle + 1 :])
+    return entry.meta
+
+
+def _undecodable_page(cache: Path, index: IndexServer) -> Path:
+    entry = _entry(cache, index.page_url(packages.ALPHA), "current")
+    data = _body_bytes(entry)
+    _replace_body(entry, data[:10] + b"\x00garbage!" + data[19:])
+    return entry.body
+
+
+def _bad_json_page(cache: Path, index: IndexServer) -> Path:
+    # The session index never gzips this project's page, so the body is plain JSON.
+    entry = _entry(cache, index.page_url(packages.PLAIN_PAGE_PROJECT), "current")
+    data = _body_bytes(entry)
+    _replace_body(entry, b"{" + b" " * (len(data) - 1))
+    return entry.body
+
+
+def _empty_page(cache: Path, index: IndexServer) -> Path:
+    entry = _entry(cache, index.page_url(packages.ALPHA), "current")
+    meta = cachefactory.read_entry(entry.meta)
+    meta["response"]["headers"].pop("Content-Length")
+    entry.meta.write_bytes(cachefactory.serialize(meta))
+    assert entry.body is not None
+    return cachefactory.zero_byte(entry.body)
+
+
+def _bad_built_wheel(cache: Path, index: IndexServer) -> Path:
+    wheel = next(_built_wheel_dir(cache, "gamma").glob("*.whl"))
+    wheel.write_bytes(b"PK\x03\x04 not really a wheel")
+    return wheel
+
+
+def _zero_built_wheel(cache: Path, index: IndexServer) -> Path:
+    return cachefactory.zero_byte(next(_built_wheel_dir(cache, "gamma").glob("*.whl")))
+
+
+def _bad_origin(cache: Path, index: IndexServer) -> Path:
+    origin = _built_wheel_dir(cache, "gamma") / "origin.json"
+    origin.write_text('{"url": "http://', encoding="utf-8")
+    return origin
+
+
+def _empty_wheel_dir(cache: Path, index: IndexServer) -> Path:
+    directory = _built_wheel_dir(cache, "gamma")
+    next(directory.glob("*.whl")).unlink()
+    return directory
+
+
+def _zero_metadata(cache: Path, index: IndexServer) -> Path:
+    return cachefactory.zero_byte(_entry(cache, index.file_url(ALPHA_WHEEL), "legacy").meta)
+
+
+DAMAGES = [
+    Damage("garbled metadata", "current", "invalid msgpack", _garble),
+    Damage("metadata without cc=4", "legacy", "cc=4", _garble_legacy, project=packages.GAMMA),
+    Damage("orphan body", "current", "body without its metadata", _orphan_body),
+    Damage("orphan metadata", "current", "metadata without its body", _orphan_meta),
+    Damage("stale temp file", "current", "stale temporary file", _stale_tmp),
+    Damage("wheel body not a zip", "current", "not a readable zip", _bad_zip),
+    Damage(
+        "zip sdist body not a zip",
+        "legacy",
+        "not a readable zip",
+        _bad_zip_legacy,
+        project=packages.DELTA,
+    ),
+    Damage(
+        "sdist body not a tar", "current", "not a readable tar", _bad_tar, project=packages.GAMMA
+    ),
+    Damage("zip member CRC", "current", "CRC", _crc_zip, deep=True),
+    Damage(
+        "tar member", "legacy", "not a readable tar", _crc_tar, deep=True, project=packages.GAMMA
+    ),
+    Damage("index page not gzip", "current", "does not decode", _undecodable_page),
+    Damage(
+        "index page bad JSON",
+        "current",
+        "not valid JSON",
+        _bad_json_page,
+        project=packages.PLAIN_PAGE_PROJECT,
+    ),
+    Damage("empty index page", "current", "index page body is empty", _empty_page),
+    Damage(
+        "built wheel not a zip",
+        "current",
+        "built wheel is not a readable zip",
+        _bad_built_wheel,
+        project=packages.GAMMA,
+    ),
+    Damage(
+        "zero-byte built wheel", "legacy", "zero-byte", _zero_built_wheel, project=packages.GAMMA
+    ),
+    Damage(
+        "unreadable origin.json",
+        "current",
+        "origin.json is unreadable",
+        _bad_origin,
+        project=packages.GAMMA,
+    ),
+    Damage(
+        "wheel dir without .whl",
+        "legacy",
+        "holds no .whl",
+        _empty_wheel_dir,
+        project=packages.GAMMA,
+    ),
+    Damage("zero-byte metadata", "legacy", "metadata file is empty", _zero_metadata),
+]
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=[d.name for d in DAMAGES])
+def test_damage_is_found_fixed_and_pip_works_after(
+    damage: Damage,
+    request: pytest.FixtureRequest,
+    index: IndexServer,
+    run_pip: PipRunner,
+    tmp_path: Path,
+) -> None:
+    cache: Path = request.getfixturevalue(
+        "cache_v2" if damage.which == "current" else "cache_legacy"
+    )
+    culprit = damage.apply(cache, index)
+    if damage.deep:
+        code, document = _verify(cache)
+        assert (code, _problems(document)) == (0, []), "only --deep reads every member"
+    problem = _assert_found_fixed_and_pip_works(
+        cache, run_pip, damage.which, tmp_path, damage.expected, deep=damage.deep,
+        pip_args=(damage.project,),
+    )  # fmt: skip
+    assert problem["path"] == str(culprit)
+
+
+# -- the command's contract ---------------------------------------------------------------------
+
+
+def test_fix_without_terminal_needs_yes_and_dry_run_changes_nothing(
+    cache_v2: Path, index: IndexServer
+) -> None:
+    body = _orphan_body(cache_v2, index)
+    refused = invoke(["verify", "--fix", "--cache-dir", str(cache_v2)], env=WIDE)
+    assert refused.exit_code == 2
+    assert "--yes" in refused.stderr
+    assert body.exists()
+    dry = invoke(["verify", "--fix", "--dry-run", "--cache-dir", str(cache_v2)], env=WIDE)
+    assert dry.exit_code == 1
+    assert body.exists()
+    assert "body without its metadata file" in dry.stdout
+
+
+def test_human_output_names_the_problem_and_exit_code(cache_v2: Path, index: IndexServer) -> None:
+    cachefactory.orphan_metadata(_entry(cache_v2, index.page_url(packages.GAMMA), "current"))
+    result = invoke(["verify", "--cache-dir", str(cache_v2)], env=WIDE)
+    assert result.exit_code == 1
+    assert "metadata without its body file" in result.stdout
+    assert "1 damaged" in result.stderr
+    fixed = invoke(["verify", "--fix", "-y", "--cache-dir", str(cache_v2)])
+    assert fixed.exit_code == 0, fixed.stderr
+    assert "1 removed" in fixed.stderr
+
+
+def test_json_document_shape(cache_v2: Path, index: IndexServer) -> None:
+    _stale_tmp(cache_v2, index)
+    code, document = _verify(cache_v2)
+    assert code == 1
+    assert set(document) >= {"schema", "problems", "checked_entries"}
+    (problem,) = document["problems"]
+    assert set(problem) >= {"path", "entry", "problem", "fixed"}
+    listed = invoke(["list", "--json", "--cache-dir", str(cache_v2), "--kind", "damaged"]).json
+    assert problem["entry"] == listed["entries"][0]
+    json.dumps(document)
