@@ -160,13 +160,16 @@ class _Deleter:
         return ok
 
 
-def remove_empty_directories(root: Path, directories: Iterable[Path]) -> int:
+def remove_empty_directories(
+    root: Path, directories: Iterable[Path], *, root_checked: bool = False
+) -> int:
     """Remove each of ``directories`` and its parents while empty, up to a layout directory.
 
     For directories a pip emptied itself (``pip cache purge`` before pip 26.0 leaves them);
-    returns how many were removed.
+    returns how many were removed. ``root_checked`` as for ``delete_entries``.
     """
-    ensure_deletable(root)
+    if not root_checked:
+        ensure_deletable(root)
     deleter = _Deleter(root)
     for directory in sorted(set(directories), key=lambda p: -len(p.parts)):
         deleter.prune(directory)
@@ -179,13 +182,17 @@ def delete_entries(
     *,
     allow_unknown: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    root_checked: bool = False,
 ) -> DeletionReport:
     """Delete ``entries`` from the cache at ``root`` under the rules in this module's docstring.
 
     Entries that may not be deleted are reported as refused; files that could not be deleted are
-    reported as failed and the rest carries on.
+    reported as failed and the rest carries on. ``root_checked`` says the caller already ran
+    ``ensure_deletable`` on this root: a full purge checks before ``pip cache purge`` runs,
+    because pip 26 then removes the very directories the check looks for.
     """
-    ensure_deletable(root)
+    if not root_checked:
+        ensure_deletable(root)
     deleter = _Deleter(root)
     removed: list[CacheEntry] = []
     refused: list[DeletionProblem] = []

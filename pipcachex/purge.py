@@ -209,8 +209,13 @@ def _execute_full(plan: PurgePlan, pip: PipRunner, progress: Callable[[int], Non
         if e.kind is not Kind.PIP_STATE
         and (all(f.path in planned_files for f in e.files) if e.files else e.path in planned_dirs)
     ]
-    report = delete_entries(plan.root, leftovers, allow_unknown=True, on_progress=progress)
-    pruned = remove_empty_directories(plan.root, {f.parent for f in planned_files})
+    # The root passed ensure_deletable when planned; pip may since have removed its layout dirs.
+    report = delete_entries(
+        plan.root, leftovers, allow_unknown=True, on_progress=progress, root_checked=True
+    )
+    pruned = remove_empty_directories(
+        plan.root, {f.parent for f in planned_files}, root_checked=True
+    )
     removed = tuple(e for e in plan.remove if _gone(e))
     already_refused = {p.path for p in plan.refused}
     return PurgeResult(

@@ -1,0 +1,588 @@
+"""purge: selective and full purges of caches real pips filled, proven with real pips afterwards.
+
+Every test works on its own copy of a cache filled by pip 26.3 (``http-v2/``) or pip 23.2.1
+(``http/``); "gone" is checked on disk and by a real ``pip download`` requesting the file from
+the loopback index again, "kept" by the same download being served from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cachefactory
+import packages
+import pytest
+from cli_helpers import CliResult, invoke
+from conftest import PipName, PipRunner, pip_env, venv_python
+from index_server import IndexServer
+
+from pipcachex.cache.fileio import open_untouched, scandir_untouched
+
+#: What pipcachex's own pip runs see: no user config, no prompts (as the harness's pips).
+ENV = {"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+DAY = 86400
+ALPHA_2_WHEEL = "alpha_pkg-2.0-py3-none-any.whl"
+ALPHA_1_WHEEL = "alpha_pkg-1.0-py3-none-any.whl"
+LAYOUT_OF = {"current": "http-v2", "legacy": "http"}
+OLD_YES_JSON = ("--older-than", "30d", "--yes", "--json")
+
+#: Runs pipcachex in a child process that SIGKILLs itself just before its N+1th unlink, so a
+#: purge dies part-way at an exactly known point (no cleanup, no atexit, like a real kill -9).
+KILL_AFTER_UNLINKS = """
+import os, signal, sys
+limit, done, real_unlink = int(sys.argv[1]), 0, os.unlink
+def unlink(path, *args, **kwargs):
+    global done
+    if done >= limit:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_unlink(path, *args, **kwargs)
+    done += 1
+os.unlink = unlink
+sys.argv = ["pipcachex", *sys.argv[2:]]
+from pipcachex.cli import main
+main()
+"""
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def purge(cache: Path, *args: str) -> CliResult:
+    """``pipcachex purge --cache-dir CACHE ARGS`` in-process, stdin not a terminal."""
+    return invoke(["purge", "--cache-dir", str(cache), *args], env=ENV)
+
+
+def listing(cache: Path, *args: str) -> list[dict[str, Any]]:
+    """The entries ``pipcachex list --json`` reports."""
+    result = invoke(["list", "--cache-dir", str(cache), "--json", *args], env=ENV)
+    assert result.exit_code == 0, result.stderr
+    entries: list[dict[str, Any]] = result.json["entries"]
+    return entries
+
+
+def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every path under ``root`` with type, size, contents, atime and mtime (ns), read untouched.
+
+    Times are taken before contents are read, and reads use pipcachex's O_NOATIME helpers, so a
+    second snapshot differs only if something else moved a time.
+    """
+    found: dict[str, tuple[object, ...]] = {}
+
+    def walk(directory: Path) -> None:
+        with scandir_untouched(directory) as listing_:
+            names = sorted(item.name for item in listing_)
+        for name in names:
+            path = directory / name
+            info = os.lstat(path)
+            key = str(path.relative_to(root))
+            times = (info.st_atime_ns, info.st_mtime_ns)
+            if os.path.islink(path):
+                found[key] = ("link", os.readlink(path), *times)
+            elif path.is_dir():
+                found[key] = ("dir", *times)
+                walk(path)
+            else:
+                with open_untouched(path) as handle:
+                    found[key] = ("file", info.st_size, handle.read(), *times)
+
+    walk(root)
+    return found
+
+
+def age_entry(entry: dict[str, Any], days: float) -> None:
+    """Set every file of a ``list --json`` entry to ``days`` old (atime and mtime)."""
+    for path in entry["paths"]:
+        cachefactory.set_age(Path(path), days * DAY)
+
+
+def add_fillers(cache: Path, layout: str, count: int, days: float = 40) -> int:
+    """Write ``count`` small PEP 658 metadata entries (projects ``filler-<i>``), ``days`` old."""
+    write = (
+        cachefactory.write_http_v2_entry
+        if layout == "http-v2"
+        else cachefactory.write_legacy_http_entry
+    )
+    for i in range(count):
+        body = f"Metadata-Version: 2.1\nName: filler-{i}\nVersion: 1.0\n\n".encode() + b"x" * 512
+        url = f"https://filler.invalid/files/filler_{i}-1.0-py3-none-any.whl.metadata"
+        entry = write(cache, url, body, cachefactory.file_headers(body))
+        for path in (entry.meta, entry.body):
+            if path is not None:
+                cachefactory.set_age(path, days * DAY)
+    return count
+
+
+def files_under(directory: Path) -> list[Path]:
+    """Regular files and links below ``directory`` (none when it does not exist)."""
+    return [p for p in directory.rglob("*") if p.is_file() or p.is_symlink()]
+
+
+def assert_no_empty_dirs_left(cache: Path, removed: list[dict[str, Any]]) -> None:
+    """No directory that held a removed file is left empty (layout directories may stay)."""
+    stops = {cache, *(cache / name for name in ("http", "http-v2", "wheels"))}
+    for entry in removed:
+        for path in map(Path, entry["paths"]):
+            parent = path.parent
+            while parent not in stops:
+                assert not parent.exists() or any(parent.iterdir()), f"{parent} left empty"
+                parent = parent.parent
+
+
+@pytest.fixture(params=["current", "legacy"])
+def which(request: pytest.FixtureRequest) -> PipName:
+    """The pip that filled the cache under test: ``current`` (http-v2/) or ``legacy`` (http/)."""
+    name: PipName = request.param
+    return name
+
+
+@pytest.fixture
+def cache(which: PipName, request: pytest.FixtureRequest) -> Path:
+    """This test's own copy of the cache ``which`` filled."""
+    path: Path = request.getfixturevalue("cache_v2" if which == "current" else "cache_legacy")
+    return path
+
+
+def download(
+    run_pip: PipRunner, which: PipName, cache: Path, dest: Path, *requirements: str
+) -> subprocess.CompletedProcess[str]:
+    """A real ``pip download --no-deps`` into ``dest`` that must succeed."""
+    args = ["download", "-v", "--no-deps", "-d", str(dest), *requirements]
+    return run_pip(which, args, cache, check=True)
+
+
+# -- selecting by project ----------------------------------------------------------------------
+
+
+def test_purge_by_name_makes_pip_fetch_it_again(
+    which: PipName, cache: Path, run_pip: PipRunner, index: IndexServer, tmp_path: Path
+) -> None:
+    """``purge Alpha_Pkg`` removes every alpha-pkg entry; other projects stay cached."""
+    before = listing(cache)
+    result = purge(cache, "Alpha_Pkg", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json
+    expected = [e for e in before if e["package"] == "alpha-pkg"]
+    assert sorted(e["path"] for e in doc["removed"]) == sorted(e["path"] for e in expected)
+    assert {"distribution", "index-page", "metadata"} <= {e["kind"] for e in doc["removed"]}
+    assert doc["schema"] == 1 and doc["dry_run"] is False
+    assert doc["removed_entries"] == len(expected)
+    assert doc["freed_bytes"] == sum(e["size"] for e in expected)
+    assert doc["kept_entries"] == len(before) - len(expected)
+    assert doc["failed"] == [] and doc["refused"] == []
+    assert [p["package"] for p in doc["projects"]] == ["alpha-pkg"]
+    for entry in doc["removed"]:
+        assert not any(Path(p).exists() for p in entry["paths"])
+    assert_no_empty_dirs_left(cache, doc["removed"])
+    after = listing(cache)
+    assert len(after) == doc["kept_entries"]
+    assert not [e for e in after if e["package"] == "alpha-pkg"]
+
+    index.clear_log()
+    download(run_pip, which, cache, tmp_path / "a", "alpha-pkg==2.0")
+    assert f"/files/{ALPHA_2_WHEEL}" in index.file_requests()
+    index.clear_log()
+    beta = download(run_pip, which, cache, tmp_path / "b", packages.BETA)
+    assert [p for p in index.file_requests() if "beta" in p.lower()] == []
+    assert "Using cached" in beta.stdout
+
+
+def test_purge_versioned_spec_removes_only_that_version(
+    which: PipName, cache: Path, run_pip: PipRunner, index: IndexServer, tmp_path: Path
+) -> None:
+    """``purge "alpha-pkg==1.0"`` takes 1.0's file and metadata; the page and 2.0 stay."""
+    result = purge(cache, "alpha-pkg==1.0", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    removed = result.json["removed"]
+    assert removed and {(e["package"], e["version"]) for e in removed} == {("alpha-pkg", "1.0")}
+    kept = listing(cache, "alpha-pkg")
+    assert {e["kind"] for e in kept} >= {"index-page", "distribution"}
+    assert {e["version"] for e in kept if e["kind"] == "distribution"} == {"2.0"}
+
+    index.clear_log()
+    download(run_pip, which, cache, tmp_path / "one", "alpha-pkg==1.0")
+    assert f"/files/{ALPHA_1_WHEEL}" in index.file_requests()
+    index.clear_log()
+    download(run_pip, which, cache, tmp_path / "two", "alpha-pkg==2.0")
+    assert [p for p in index.file_requests() if ALPHA_2_WHEEL in p] == []
+
+
+# -- age, size and budget ----------------------------------------------------------------------
+
+
+def test_older_than_takes_old_entries_even_after_list_and_info(which: PipName, cache: Path) -> None:
+    """Entries set back 40 days go, fresh ones stay; ``list``/``info`` reads do not refresh them."""
+    entries = listing(cache)
+    old = [e for e in entries if e["package"] in ("alpha-pkg", "gamma")]
+    assert {e["layout"] for e in old} == {LAYOUT_OF[which], "wheels"}
+    for entry in old:
+        age_entry(entry, 40)
+    for command in (["list"], ["info"], ["list", "--packages"]):
+        ran = invoke([*command, "--cache-dir", str(cache), "--json"], env=ENV)
+        assert ran.exit_code == 0, ran.stderr
+
+    result = purge(cache, "--older-than", "30d", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(e["path"] for e in result.json["removed"]) == sorted(e["path"] for e in old)
+    remaining = {e["path"] for e in listing(cache)}
+    assert remaining == {e["path"] for e in entries} - {e["path"] for e in old}
+    assert_no_empty_dirs_left(cache, result.json["removed"])
+
+
+def test_larger_than_and_kind_combine_with_and(cache: Path) -> None:
+    """``--larger-than`` and ``--kind`` select only entries matching both."""
+    entries = listing(cache)
+    dists = [e for e in entries if e["kind"] == "distribution"]
+    threshold = sorted(e["size"] for e in dists)[len(dists) // 2]
+    result = purge(
+        cache, "--kind", "distribution", "--larger-than", str(threshold), "--yes", "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    expected = {e["path"] for e in dists if e["size"] > threshold}
+    assert expected and {e["path"] for e in result.json["removed"]} == expected
+
+
+def test_max_size_evicts_least_recently_used_until_under_budget(cache: Path) -> None:
+    """``--max-size`` removes the oldest-used entries first and stops once the cache fits."""
+    entries = sorted(listing(cache), key=lambda e: e["path"])
+    for days, entry in enumerate(entries, start=1):
+        age_entry(entry, days)  # the later in path order, the longer ago it was used
+    total = sum(e["size"] for e in entries)
+    budget = total // 2
+    expected, left = [], total
+    for entry in reversed(entries):
+        if left <= budget:
+            break
+        expected.append(entry["path"])
+        left -= entry["size"]
+
+    result = purge(cache, "--max-size", str(budget), "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json
+    assert [e["path"] for e in doc["removed"]] == expected
+    assert doc["size_before"] == total and doc["size_after"] <= budget
+    assert sum(e["size"] for e in listing(cache)) == doc["size_after"] <= budget
+
+    again = purge(cache, "--max-size", str(budget), "--yes", "--json")
+    assert again.exit_code == 0 and again.json["removed"] == []
+
+
+# -- what a purge never removes ----------------------------------------------------------------
+
+
+def test_unknown_state_and_root_survive_selective_purges(mixed_cache: Path) -> None:
+    """Unknown files go only with ``--kind unknown``; selfcheck/ and the root never."""
+    stray = mixed_cache / "http-v2" / "README.txt"
+    stray.write_text("not pip's\n")
+    state = sorted(files_under(mixed_cache / "selfcheck"))
+    assert state
+
+    result = purge(mixed_cache, "--older-than", "0s", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert stray.exists() and all(p.exists() for p in state)
+    assert str(stray) in {r["path"] for r in result.json["refused"]}
+    assert {e["kind"] for e in listing(mixed_cache)} == {"unknown", "pip-state"}
+    assert files_under(mixed_cache / "wheels") == []
+
+    result = purge(mixed_cache, "--kind", "unknown", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert not stray.exists() and all(p.exists() for p in state) and mixed_cache.is_dir()
+    assert [e["kind"] for e in listing(mixed_cache)] == ["pip-state"] * len(state)
+
+
+def test_symlinks_stay_and_their_targets_are_untouched(
+    cache: Path, which: PipName, tmp_path: Path, venv_with_pip: Callable[[PipName], Path]
+) -> None:
+    """Links in the cache pointing outside survive every purge; what they point to is intact."""
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "secret.txt").write_text("keep me\n")
+    (outside / "dir" / "data.bin").write_bytes(b"\x00" * 100)
+    layout = cache / LAYOUT_OF[which]
+    links = {
+        layout / "0" / "link-to-file": outside / "secret.txt",
+        layout / "0" / "link-to-dir": outside / "dir",
+        cache / "wheels" / "zz" / "link-to-dir": outside / "dir",
+        cache / "link-to-outside": outside,
+    }
+    for link, target in links.items():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
+    cachefactory.set_age(outside / "secret.txt", 40 * DAY)
+    before = snapshot(outside)
+
+    for args in (["--kind", "unknown"], ["--older-than", "0s"], ["--kind", "damaged"]):
+        result = purge(cache, *args, "--yes", "--json")
+        assert result.exit_code == 0, (args, result.stderr)
+        assert all(link.is_symlink() for link in links), args
+        assert snapshot(outside) == before, args
+    refused = {r["path"]: r["reason"] for r in result.json["refused"]}
+    assert "symbolic link" in refused[str(cache / "wheels" / "zz")]
+
+    add_fillers(cache, LAYOUT_OF[which], 3)  # something for pip itself to purge
+    python = venv_python(venv_with_pip("current"))
+    full = purge(cache, "--python", str(python), "--yes", "--json")
+    assert full.exit_code == 0, full.stderr
+    assert (cache / "link-to-outside").is_symlink()
+    assert snapshot(outside) == before
+
+
+def _foreign_dirs(tmp_path: Path) -> list[Path]:
+    home_like = tmp_path / "home-like"
+    (home_like / "http").mkdir(parents=True)
+    (home_like / ".bashrc").write_text("alias ll='ls -l'\n")
+    (home_like / "http" / "notes.txt").write_text("mine\n")
+    plain = tmp_path / "documents"
+    (plain / "sub").mkdir(parents=True)
+    (plain / "report.txt").write_text("important\n")
+    (plain / "sub" / "old.txt").write_text("old\n")
+    cachefactory.set_age(plain / "sub" / "old.txt", 400 * DAY)
+    return [home_like, plain]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["--kind", "unknown"], ["--older-than", "1d"], ["--max-size", "0"], ["--dry-run"]],
+    ids=["full", "unknown", "older", "max-size", "dry-run"],
+)
+def test_foreign_directory_is_refused(args: list[str], tmp_path: Path) -> None:
+    """A directory that is not a pip cache: exit 1, nothing deleted, pip never run on it."""
+    for directory in _foreign_dirs(tmp_path):
+        before = snapshot(directory)
+        result = purge(directory, *args, "--yes")
+        assert result.exit_code == 1, result.stderr
+        assert "refusing to delete anything" in result.stderr
+        assert str(directory) in result.stderr
+        assert snapshot(directory) == before
+
+
+def test_no_terminal_and_no_yes_changes_nothing(cache: Path) -> None:
+    """Without a terminal to ask on, a purge without ``--yes`` exits 2 and says to add it."""
+    before = snapshot(cache)
+    for args in (["alpha-pkg"], [], ["--json", "--older-than", "0s"]):
+        result = purge(cache, *args)
+        assert result.exit_code == 2, result.stderr
+        assert "add --yes" in result.stderr
+        assert snapshot(cache) == before
+    assert result.json["error"]["exit_code"] == 2
+
+
+def test_a_file_that_cannot_be_deleted_is_reported_and_the_rest_goes(cache: Path) -> None:
+    """One undeletable file: reported in ``failed``, everything else removed, exit 1."""
+    entries = listing(cache, "alpha-pkg")
+    stuck = Path(entries[0]["paths"][-1])
+    with _undeletable(stuck):
+        result = purge(cache, "alpha-pkg", "--yes", "--json")
+    assert result.exit_code == 1
+    doc = result.json
+    assert [f["path"] for f in doc["failed"]] == [str(stuck)]
+    assert doc["removed_entries"] == len(entries) - 1
+    assert stuck.exists()
+    others = [Path(p) for e in entries[1:] for p in e["paths"]]
+    assert others and not any(p.exists() for p in others)
+
+
+@contextmanager
+def _undeletable(path: Path) -> Iterator[None]:
+    """Make ``path`` impossible to unlink: immutable as root, a read-only directory otherwise."""
+    if os.geteuid() != 0:
+        mode = path.parent.stat().st_mode
+        path.parent.chmod(0o555)
+        try:
+            yield
+        finally:
+            path.parent.chmod(mode)
+        return
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make a file undeletable here: {made.stderr!r}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+# -- dry run -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["alpha-pkg", "Beta_Pkg"],
+        ["--older-than", "0s"],
+        ["--max-size", "0"],
+        ["--kind", "unknown"],
+        ["--kind", "built-wheel", "--larger-than", "1"],
+    ],
+    ids=["full", "names", "older", "max-size", "unknown", "kind-size"],
+)
+def test_dry_run_changes_nothing(args: list[str], mixed_cache: Path) -> None:
+    """``--dry-run`` reports what would go and leaves paths, bytes, atimes and mtimes alone."""
+    (mixed_cache / "stray.txt").write_text("unknown\n")
+    for path in [mixed_cache, *mixed_cache.rglob("*")]:
+        os.utime(path, (time.time() - 3 * DAY, time.time() - 3 * DAY), follow_symlinks=False)
+    before = snapshot(mixed_cache)
+    result = purge(mixed_cache, *args, "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json
+    assert doc["dry_run"] is True and doc["removed"] and doc["pip"] is None
+    assert doc["freed_bytes"] == sum(e["size"] for e in doc["removed"])
+    human = purge(mixed_cache, *args, "--dry-run")
+    assert human.exit_code == 0 and "Would remove" in human.stdout
+    assert snapshot(mixed_cache) == before
+
+
+# -- full purge --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pip_which", ["legacy", "current"])
+def test_full_purge_runs_pip_then_removes_what_it_left(
+    pip_which: PipName,
+    mixed_cache: Path,
+    venv_with_pip: Callable[[PipName], Path],
+    run_pip: PipRunner,
+    index: IndexServer,
+    tmp_path: Path,
+) -> None:
+    """No selector: ``pip cache purge``, then pipcachex removes leftovers (http-v2/ for 23.2)."""
+    (mixed_cache / "stray.txt").write_text("unknown\n")
+    state = files_under(mixed_cache / "selfcheck")
+    python = venv_python(venv_with_pip(pip_which))
+    result = purge(mixed_cache, "--python", str(python), "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json
+    assert doc["pip"]["version"] == ("23.2.1" if pip_which == "legacy" else "26.3")
+    assert doc["pip"]["files_removed"] > 0
+    if pip_which == "legacy":
+        assert doc["leftovers_removed"] > 0  # pip 23.2 knows nothing of http-v2/
+    for layout in ("http", "http-v2", "wheels"):
+        assert list((mixed_cache / layout).rglob("*")) == [], layout
+    assert not (mixed_cache / "stray.txt").exists()
+    assert files_under(mixed_cache / "selfcheck") == state
+    assert doc["kept_entries"] == len(state)
+    assert {e["kind"] for e in listing(mixed_cache)} == {"pip-state"}
+
+    again = purge(mixed_cache, "--python", str(python), "--yes", "--json")
+    assert again.exit_code == 0 and again.json["removed"] == [] and again.json["pip"] is None
+    index.clear_log()
+    download(run_pip, "current", mixed_cache, tmp_path / "dl", "alpha-pkg==2.0")
+    assert f"/files/{ALPHA_2_WHEEL}" in index.file_requests()
+
+
+# -- interruption and concurrency --------------------------------------------------------------
+
+
+def test_purge_killed_part_way_leaves_a_usable_cache(
+    which: PipName, cache: Path, run_pip: PipRunner, index: IndexServer, tmp_path: Path
+) -> None:
+    """SIGKILL in the middle of an entry: pip still installs without errors; a rerun finishes."""
+    add_fillers(cache, LAYOUT_OF[which], 150)
+    for entry in listing(cache, "alpha-pkg", "Beta_Pkg"):
+        age_entry(entry, 40)
+    args = ["purge", "--cache-dir", str(cache), "--older-than", "30d", "--yes"]
+    planned = purge(cache, *args[3:-1], "--dry-run", "--json").json["removed"]
+    target = next(i for i, e in enumerate(planned) if e["filename"] == ALPHA_2_WHEEL)
+    # Kill after the entry's first file (its metadata) went: an http-v2 body is left orphaned.
+    unlinks = sum(len(e["paths"]) for e in planned[:target]) + 1
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_UNLINKS, str(unlinks), *args],
+        env=pip_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    gone = [p for e in planned for p in e["paths"] if not os.path.lexists(p)]
+    assert len(gone) == unlinks
+
+    index.clear_log()
+    installed = run_pip(
+        which,
+        ["install", "--no-deps", "--target", str(tmp_path / "t"), "alpha-pkg==2.0", packages.BETA],
+        cache,
+        check=True,
+    )
+    assert "ERROR" not in installed.stderr and "deserialization failed" not in installed.stderr
+    assert (tmp_path / "t" / "alpha_pkg.py").exists() and (tmp_path / "t" / "beta_pkg.py").exists()
+    assert f"/files/{ALPHA_2_WHEEL}" in index.file_requests()
+
+    rerun = purge(cache, *args[3:], "--json")
+    assert rerun.exit_code == 0, rerun.stderr
+    assert rerun.json["failed"] == []
+    left = listing(cache)
+    assert not [e for e in left if (e["package"] or "").startswith("filler-")]
+    assert not [e for e in left if e["kind"] == "damaged"]
+
+
+def test_pip_download_during_a_purge_succeeds(
+    cache: Path, which: PipName, run_pip: PipRunner, index: IndexServer, tmp_path: Path
+) -> None:
+    """A real pip downloading while a purge deletes that very project still succeeds."""
+    add_fillers(cache, LAYOUT_OF[which], 400)  # a purge of a few seconds
+    for entry in listing(cache, "alpha-pkg"):
+        age_entry(entry, 40)
+    purging = subprocess.Popen(
+        [sys.executable, "-m", "pipcachex", "purge", "--cache-dir", str(cache), *OLD_YES_JSON],
+        env=pip_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        rounds, overlapped = 0, False
+        while rounds == 0 or (purging.poll() is None and rounds < 3):
+            dest = tmp_path / f"dl{rounds}"
+            download(run_pip, which, cache, dest, "alpha-pkg==2.0")
+            wheel = dest / ALPHA_2_WHEEL
+            assert wheel.read_bytes() == (index.files_dir / ALPHA_2_WHEEL).read_bytes()
+            rounds += 1
+            overlapped = overlapped or purging.poll() is None
+        out, err = purging.communicate(timeout=120)
+    finally:
+        if purging.poll() is None:
+            purging.kill()
+            purging.communicate()
+    assert overlapped, "the purge ended before a download did: add fillers"
+    assert purging.returncode in (0, 1), err
+    assert "Traceback" not in err
+    doc = json.loads(out)
+    # Anything pip rewrote meanwhile is left alone (reported), never half-deleted.
+    assert all("changed since" in f["reason"] or "vanished" in f["reason"] for f in doc["failed"])
+    download(run_pip, which, cache, tmp_path / "after", "alpha-pkg==2.0")
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--older-than", "30x"], "'30x'"),
+        (["--max-size", "lots"], "'lots'"),
+        (["--larger-than", "5MBs"], "'5MBs'"),
+        (["alpha-pkg<<2"], "alpha-pkg<<2"),
+        (["numpy>=1,<"], "numpy>=1,<"),
+        (["--kind", "everything"], "everything"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_value(args: list[str], named: str, cache: Path) -> None:
+    """A malformed AGE, SIZE, SPEC or KIND: exit 2, one message naming it, nothing touched."""
+    before = snapshot(cache)
+    result = purge(cache, *args, "--yes")
+    assert result.exit_code == 2
+    assert named in result.stderr
+    assert snapshot(cache) == before
+    if "--max-size" in args:
+        assert "--max-size" in result.stderr
