@@ -372,7 +372,7 @@ def check_command(
     specs: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Argument(
-            metavar="[SPEC]...",
+            metavar="SPEC",
             help='Project names, optionally with a version specifier such as "numpy<2".',
             show_default=False,
         ),
