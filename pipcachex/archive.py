@@ -5,10 +5,11 @@ Layout (see docs/backup.md)::
     manifest.json            format version, origin, totals, projects, every file's sha256
     cache/<path in cache>    one regular file per cache file, in manifest order
 
-The manifest's own sha256 travels in the pax ``comment`` record of its member, so a flipped byte anywhere in
-the archive is caught: in the manifest by that digest, in a file by its recorded sha256, in a
-tar header by the header checksum (the member then goes missing). Reading never trusts a member
-name: absolute paths, ``..``, links, devices and anything the manifest does not list are refused.
+The manifest's own sha256 travels in the pax ``comment`` record of its member, so a flipped
+byte anywhere in the archive is caught: in the manifest by that digest, in a file by its
+recorded sha256, in a tar header by the header checksum (the member then goes missing).
+Reading never trusts a member name: absolute paths, ``..``, links, devices and anything the
+manifest does not list are refused.
 """
 
 from __future__ import annotations
@@ -229,11 +230,18 @@ class _HashingReader(io.RawIOBase):
         return len(data)
 
 
-def open_writer(fileobj: IO[bytes], compression: Compression) -> tarfile.TarFile:
-    """Open a tar stream writer over ``fileobj`` (pax format, so float mtimes survive)."""
-    mode: Any = "w|" if compression is Compression.NONE else f"w|{compression.value}"
-    options: dict[str, Any] = {"compresslevel": 1} if compression is Compression.GZ else {}
-    return tarfile.open(fileobj=fileobj, mode=mode, format=tarfile.PAX_FORMAT, **options)
+def open_writer(fileobj: IO[bytes], compression: Compression, name: str) -> tarfile.TarFile:
+    """Open a tar writer over ``fileobj`` (pax format, so float mtimes survive).
+
+    ``name`` is the archive's final name, which gzip records in its header (not the temp name).
+    """
+    options: dict[str, Any] = {}
+    if compression is Compression.GZ:
+        options["compresslevel"] = 1
+    elif compression is Compression.XZ:
+        options["preset"] = 6
+    mode: Any = "w" if compression is Compression.NONE else f"w:{compression.value}"
+    return tarfile.open(name, mode, fileobj=fileobj, format=tarfile.PAX_FORMAT, **options)
 
 
 def write_manifest(tar: tarfile.TarFile, manifest: Manifest) -> None:
@@ -270,12 +278,21 @@ class Member:
 
     record: ManifestFile
     _stream: IO[bytes]
+    _archive: Path
 
     def chunks(self) -> Iterator[bytes]:
         """Yield the member's bytes; raise ArchiveError at the end if size or sha256 differ."""
         digest = hashlib.sha256()
         length = 0
-        while chunk := self._stream.read(CHUNK):
+        while True:
+            try:
+                chunk = self._stream.read(CHUNK)
+            except READ_ERRORS as exc:
+                raise ArchiveError(f"{self._archive} is damaged or truncated: {exc}") from None
+            except OSError as exc:
+                raise ArchiveError(f"{self._archive} cannot be read: {exc}") from None
+            if not chunk:
+                break
             digest.update(chunk)
             length += len(chunk)
             yield chunk
@@ -349,7 +366,7 @@ class ArchiveReader:
                 record = self._check(info, expected, seen)
                 stream = self._tar.extractfile(info)
                 assert stream is not None
-                yield Member(record, stream)
+                yield Member(record, stream, self.path)
         except READ_ERRORS as exc:
             raise ArchiveError(f"{self.path} is damaged or truncated: {exc}") from None
         except OSError as exc:

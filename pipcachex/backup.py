@@ -39,7 +39,6 @@ from pipcachex.cache import CacheEntry
 from pipcachex.cache.fileio import open_untouched
 from pipcachex.errors import PipcachexError, UsageError
 from pipcachex.listing import summarise_packages
-from pipcachex.units import iso_utc
 
 BACKUP_DIR_ENV = "PIPCACHEX_BACKUP_DIR"
 ProgressCallback = Callable[[int, int], None]
@@ -129,7 +128,9 @@ def _hash_files(
 ) -> list[tuple[ManifestFile, Path]]:
     records: list[tuple[ManifestFile, Path]] = []
     for entry in entries:
-        for member in entry.files:
+        # An HTTP entry's body before its metadata: restore writes in archive order, and pip
+        # sees the entry only once the metadata is there, by which time the body is complete.
+        for member in sorted(entry.files, key=lambda m: m.path == entry.path):
             try:
                 with open_untouched(member.path) as stream:
                     info = os.fstat(stream.fileno())
@@ -179,7 +180,7 @@ def backup_entries(
 
     records = _hash_files(root, kept, advance)
     manifest = Manifest(
-        created=iso_utc(now.timestamp()),
+        created=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         source_cache_dir=str(root),
         pipcachex_version=__version__,
         pip_version=pip_version,
@@ -214,7 +215,7 @@ def _write_atomically(
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "wb") as raw:
-            with open_writer(raw, compression) as tar:
+            with open_writer(raw, compression, path.name) as tar:
                 write_manifest(tar, manifest)
                 for record, source in records:
                     _copy_member(tar, record, source, advance)
@@ -266,7 +267,8 @@ def list_backups(directory: Path | None = None) -> BackupList:
             found.append(BackupInfo(path, path.stat().st_size, read_manifest(path)))
         except ArchiveError as exc:
             found.append(BackupInfo(path, path.stat().st_size, None, exc.message))
-    found.sort(key=lambda b: (b.manifest.created if b.manifest else "", b.path.name))
+    # Creation times in the manifest first; the file's mtime breaks ties within a millisecond.
+    found.sort(key=lambda b: (b.manifest.created if b.manifest else "", b.path.stat().st_mtime_ns))
     return BackupList(directory, tuple(found))
 
 
