@@ -286,6 +286,14 @@ def purge_command(
         bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    backup: Annotated[
+        bool,
+        typer.Option(
+            "--backup",
+            help="First write what will be removed into a verified archive in the backups "
+            "directory (see `pipcachex backups`); if that fails, nothing is removed.",
+        ),
+    ] = False,
     cache_dir: CacheDirOption = None,
     python: PythonOption = None,
     json_mode: JsonOption = False,
@@ -312,11 +320,16 @@ def purge_command(
             return EXIT_OK
         question = f"Remove {len(plan.remove)} entries ({format_size(plan.freed_bytes)})?"
         confirm_destructive(yes, question)
-        # --backup (issue 4) goes here: backup_entries(plan.root, plan.remove, ...) once
-        # pipcachex/backup.py lands; a failed backup must stop the purge before execute_purge.
+        archive = None
+        if backup:
+            # A BackupError ends the command here, before anything is deleted.
+            with output.progress("Backing up") as bar:
+                archive = backup_entries(
+                    plan.root, plan.remove, pip_version=_pip_version(target), on_progress=bar.update
+                ).archive
         with output.progress("Removing entries", total=len(plan.remove)) as bar:
             result = execute_purge(plan, target.pip, on_progress=bar.update)
-        render_purge_result(output, result)
+        render_purge_result(output, result, backup=archive)
         return EXIT_FAILURE if result.failed else EXIT_OK
 
     _run(common, body)
@@ -359,9 +372,8 @@ def verify_command(
             )
             with output.progress("Removing entries", total=len(result.problems)) as bar:
                 result = fix_problems(result, on_progress=bar.update)
-            if not json_mode:
-                output.out.print()
-        render_verify(output, result, fixing=fixing)
+        # The rows were shown before the question: afterwards only what could not be fixed.
+        render_verify(output, result, fixing=fixing, table=not fixing)
         return EXIT_OK if result.all_fixed and (fixing or not result.problems) else EXIT_FAILURE
 
     _run(common, body)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -303,8 +304,11 @@ def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None
         output.warn(f"kept although selected: {_reason_counts(plan.refused)}")
 
 
-def render_purge_result(output: Output, result: PurgeResult) -> None:
-    """Show what a purge removed (or would remove), bytes freed, entries kept, per project."""
+def render_purge_result(output: Output, result: PurgeResult, backup: Path | None = None) -> None:
+    """Show what a purge removed (or would remove), bytes freed, entries kept, per project.
+
+    ``backup`` is the archive ``--backup`` wrote before anything was removed.
+    """
     plan = result.plan
     if output.json_mode:
         output.emit_json(
@@ -330,6 +334,7 @@ def render_purge_result(output: Output, result: PurgeResult) -> None:
                     "directories_removed": result.pip.directories_removed,
                 },
                 "leftovers_removed": result.leftovers_removed,
+                "backup": None if backup is None else str(backup),
             }
         )
         return
@@ -337,6 +342,8 @@ def render_purge_result(output: Output, result: PurgeResult) -> None:
         output.error(f"could not delete {problem.path}: {problem.reason}")
     if output.quiet or result.dry_run:
         return
+    if backup is not None:
+        output.info(f"Backed up what was removed to {backup} (pipcachex restore to undo)")
     if result.pip is not None:
         output.out.print(
             f"pip cache purge (pip {result.pip_version}): {result.pip.files_removed} files "
@@ -364,8 +371,13 @@ def problem_json(problem: Problem) -> dict[str, Any]:
     }
 
 
-def render_verify(output: Output, result: VerifyResult, *, fixing: bool) -> None:
-    """Show what ``verify`` found and, when ``fixing``, what it removed."""
+def render_verify(
+    output: Output, result: VerifyResult, *, fixing: bool, table: bool = True
+) -> None:
+    """Show what ``verify`` found and, when ``fixing``, what it removed.
+
+    ``table=False`` leaves out the rows that were fixed (they were shown before the question).
+    """
     if output.json_mode:
         output.emit_json(
             {
@@ -378,16 +390,17 @@ def render_verify(output: Output, result: VerifyResult, *, fixing: bool) -> None
             }
         )
         return
-    if result.problems:
-        table = Table(show_edge=False, header_style="bold")
+    rows = [p for p in result.problems if table or not p.fixed]
+    if rows:
+        grid = Table(show_edge=False, header_style="bold")
         for name in ("Package", "Layout", "Problem", "Path", *(("Fixed",) if fixing else ())):
-            table.add_column(name, overflow="fold")  # a path cut short names nothing
-        for p in result.problems:
+            grid.add_column(name, overflow="fold")  # a path cut short names nothing
+        for p in rows:
             fixed = ("yes" if p.fixed else f"no: {p.fix_error}",) if fixing else ()
-            table.add_row(
+            grid.add_row(
                 p.entry.package or "-", p.entry.layout.value, p.problem, str(p.path), *fixed
             )
-        output.out.print(table)
+        output.out.print(grid)
     for problem in result.unreadable:
         output.warn(f"could not read {problem}")
     found = len(result.problems)
