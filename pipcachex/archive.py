@@ -231,7 +231,7 @@ class _HashingReader(io.RawIOBase):
 
 
 def open_writer(fileobj: IO[bytes], compression: Compression, name: str) -> tarfile.TarFile:
-    """Open a tar writer over ``fileobj`` (pax format, so float mtimes survive).
+    """Open a tar writer over ``fileobj`` (pax where needed: long names and the manifest digest).
 
     ``name`` is the archive's final name, which gzip records in its header (not the temp name).
     """
@@ -262,7 +262,9 @@ def write_member(
     info = tarfile.TarInfo(MEMBER_PREFIX + record.path)
     info.size = record.size
     info.mode = 0o644
-    info.mtime = record.mtime_ns / 1e9
+    # Whole seconds keep the header plain ustar (a fractional mtime costs a 1 KiB pax header per
+    # member, which more than doubles small files); the exact time is in the manifest.
+    info.mtime = record.mtime_ns // 1_000_000_000
     reader = _HashingReader(source, on_bytes)
     tar.addfile(info, reader)
     return reader.digest.hexdigest()
