@@ -215,6 +215,8 @@ def _pip_failure(name: str, what: str, result_text: str, stderr: str) -> Step:
         return Step(name, Status.NETWORK, f"{what}: the index could not be reached", output)
     errors = [ln.strip() for ln in stderr.splitlines() if ln.strip().startswith("ERROR")]
     reason = errors[-1] if errors else _tail(stderr or result_text, 1) or "pip failed"
+    if "No matching distribution found" in stderr:
+        return Step(name, Status.FAILED, f"{what}: not found on the index ({reason})", output)
     return Step(name, Status.FAILED, f"{what}: {reason} ({_CACHE_HINT})", output)
 
 

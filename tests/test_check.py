@@ -236,3 +236,15 @@ def test_check_after_purge_checks_the_purged_projects(
     assert [p.project for p in result.projects] == ["beta-pkg"]
     assert result.projects[0].source == "index"
     assert result.ok
+
+
+def test_a_project_the_index_does_not_have_fails_the_fetch(
+    cache_v2: Path, venv_with_pip: Callable[[PipName], Path], check_env: dict[str, str | None]
+) -> None:
+    python = venv_python(venv_with_pip("current"))
+    code, document = _check(cache_v2, python, check_env, packages.MISSING_DEPENDENCY)
+    assert code == 1
+    fetch = _steps(document, packages.MISSING_DEPENDENCY)["fetch"]
+    assert fetch["status"] == "failed"
+    assert "not found on the index" in fetch["summary"]
+    assert "No matching distribution" in fetch["output"]
