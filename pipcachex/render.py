@@ -264,11 +264,15 @@ def _problems_json(problems: Sequence[DeletionProblem]) -> list[dict[str, str]]:
     return [{"path": str(p.path), "reason": p.reason} for p in problems]
 
 
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
 def _reason_counts(problems: Sequence[DeletionProblem]) -> str:
     counts: dict[str, int] = {}
     for problem in problems:
         counts[problem.reason] = counts.get(problem.reason, 0) + 1
-    return "; ".join(f"{n} {'entry' if n == 1 else 'entries'}: {r}" for r, n in counts.items())
+    return "; ".join(f"{_count(n, 'entry', 'entries')}: {r}" for r, n in counts.items())
 
 
 def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None:
@@ -290,8 +294,9 @@ def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None
     verb = "Would remove" if dry_run else "Will remove"
     projects = len([p for p in plan.projects if p.package is not None])
     console.print(
-        f"{verb} {len(plan.remove)} entries, {format_size(plan.freed_bytes)}, "
-        f"from {projects} projects; {len(plan.kept)} entries stay "
+        f"{verb} {_count(len(plan.remove), 'entry', 'entries')}, "
+        f"{format_size(plan.freed_bytes)}, from {_count(projects, 'project', 'projects')}; "
+        f"{_count(len(plan.kept), 'entry', 'entries')} kept "
         f"({format_size(plan.size_after)}).",
         markup=False,
     )
@@ -353,8 +358,9 @@ def render_purge_result(output: Output, result: PurgeResult, backup: Path | None
     if result.removed:
         output.out.print(packages_table(result.projects, plan.scanned_at))
     output.out.print(
-        f"Removed {len(result.removed)} entries, {format_size(result.freed_bytes)} freed; "
-        f"{result.kept_entries} entries kept."
+        f"Removed {_count(len(result.removed), 'entry', 'entries')}, "
+        f"{format_size(result.freed_bytes)} freed; "
+        f"{_count(result.kept_entries, 'entry', 'entries')} kept."
         + (f" {len(result.failed)} files could not be deleted." if result.failed else ""),
         markup=False,
     )

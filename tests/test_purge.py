@@ -623,3 +623,56 @@ def test_failed_backup_removes_nothing(cache: Path, tmp_path: Path) -> None:
     result = invoke(["purge", "--cache-dir", str(cache), "alpha-pkg", "--backup", "--yes"], env=env)
     assert result.exit_code == 1, result.stderr
     assert snapshot(cache) == before
+
+
+# -- terminal, pip trouble, budget shortfall ---------------------------------------------------
+
+
+def _purge_on_terminal(cache: Path, answer: str, *args: str) -> tuple[int, str]:
+    """Run ``pipcachex purge`` with a pseudo-terminal as stdin and type ``answer``."""
+    controller, terminal = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipcachex", "purge", "--cache-dir", str(cache), *args],
+            env=pip_env(),
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(controller, answer.encode() + b"\n")
+        _, err = process.communicate(timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    return process.returncode, err
+
+
+def test_terminal_prompt_defaults_to_no(cache: Path) -> None:
+    """On a terminal the purge asks ``[y/N]``: no (or Enter) keeps everything, y removes."""
+    before = snapshot(cache)
+    code, err = _purge_on_terminal(cache, "n", "alpha-pkg")
+    assert code == 1 and "[y/N]" in err and "nothing was changed" in err
+    assert snapshot(cache) == before
+    code, err = _purge_on_terminal(cache, "y", "alpha-pkg")
+    assert code == 0, err
+    assert listing(cache, "alpha-pkg") == []
+
+
+def test_full_purge_without_a_pip_changes_nothing(cache: Path, venv_without_pip: Path) -> None:
+    """A full purge needs pip: with an interpreter that has none, exit 1 and nothing deleted."""
+    before = snapshot(cache)
+    result = purge(cache, "--python", str(venv_python(venv_without_pip)), "--yes")
+    assert result.exit_code == 1
+    assert "no pip is installed" in result.stderr
+    assert snapshot(cache) == before
+
+
+def test_max_size_warns_when_the_selection_cannot_reach_the_budget(cache: Path) -> None:
+    """``--max-size 0 --kind index-page`` removes every page, then says the cache is still over."""
+    pages = {e["path"] for e in listing(cache, "--kind", "index-page")}
+    result = purge(cache, "--max-size", "0", "--kind", "index-page", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert {e["path"] for e in result.json["removed"]} == pages
+    assert result.json["size_after"] > 0
+    assert "stays above --max-size" in result.stderr
