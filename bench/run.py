@@ -199,6 +199,7 @@ class Group:
     cases: list[Case]
     cold: bool = False
     after: Callable[[], None] | None = None
+    warmup: bool = True
 
 
 def help_text(command: str) -> str | None:
@@ -295,20 +296,21 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
 
     tar_plain, tar_gz = scratch / "cache.tar", scratch / "cache.tar.gz"
     backup_help = help_text("backup")
-    backup_out = scratch / "pipcachex-backup.tar.gz"
-    backup_argv: list[str] | None = None
-    if backup_help is not None:
-        backup_argv = [PIPCACHEX, "backup", "--cache-dir", c]
-        if "--output" in backup_help:
-            backup_argv += ["--output", str(backup_out)]
-        else:
-            backup_argv.append(str(backup_out))
-        if "--yes" in backup_help:
-            backup_argv.append("--yes")
+    backup_out = scratch / "pipcachex-backup.tar"
+    backup_gz = scratch / "pipcachex-backup.tar.gz"
+
+    def backup_argv(out: Path) -> list[str] | None:
+        if backup_help is None:
+            return None
+        for option in ("--to", "--output"):
+            if option in backup_help:
+                return [PIPCACHEX, "backup", "--cache-dir", c, option, str(out)]
+        return None  # an interface this runner does not know yet
 
     def sized(path: Path) -> Callable[[], str]:
         return lambda: f"archive {path.stat().st_size / 1e6:.0f} MB" if path.exists() else ""
 
+    missing_backup = "not available yet" if backup_help is None else "unknown interface"
     groups.append(
         Group(
             "backup",
@@ -328,20 +330,29 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                 ),
                 Case(
                     "pipcachex backup",
-                    backup_argv,
+                    backup_argv(backup_out),
                     prepare=lambda: _rmtree(backup_out),
-                    missing=None if backup_argv else "not available yet",
+                    missing=missing_backup,
                     check=sized(backup_out),
+                ),
+                Case(
+                    "pipcachex backup (.tar.gz)",
+                    backup_argv(backup_gz),
+                    prepare=lambda: _rmtree(backup_gz),
+                    cleanup=lambda: _rmtree(backup_gz),
+                    missing=missing_backup,
+                    check=sized(backup_gz),
                 ),
             ],
             after=retime,
+            warmup=False,
         )
     )
 
     restore_help = help_text("restore")
     restore_dir = scratch / "restored"
     restore_argv: list[str] | None = None
-    if restore_help is not None and backup_argv is not None:
+    if restore_help is not None and backup_argv(backup_out) is not None:
         restore_argv = [PIPCACHEX, "restore", "--cache-dir", str(restore_dir), str(backup_out)]
         if "--yes" in restore_help:
             restore_argv.append("--yes")
@@ -373,6 +384,7 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                 ),
             ],
             after=lambda: _rmtree(restore_dir, tar_plain, tar_gz, backup_out),
+            warmup=False,
         )
     )
 
@@ -419,6 +431,7 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                 ),
             ],
             after=lambda: _rmtree(work),
+            warmup=False,
         )
     )
     return groups
@@ -431,7 +444,7 @@ def measure(group: Group, repeat: int, entries: int, log: Callable[[str], None])
     for index, case in enumerate(group.cases):
         if case.argv is None:
             rows[index].status = case.missing or "not available"
-        elif not group.cold:  # warm-up run, also checks the command works
+        elif group.warmup and not group.cold:  # warm-up run, also checks the command works
             if case.prepare:
                 case.prepare()
             first = run_once(case.argv)
@@ -454,10 +467,8 @@ def measure(group: Group, repeat: int, entries: int, log: Callable[[str], None])
                 rows[index].note = (sample.stderr.strip().splitlines() or [""])[-1][:200]
                 continue
             samples[index].append(sample)
-            if case.check:
-                rows[index].note = case.check()
-            if sample.code:
-                rows[index].note = f"exit {sample.code}; " + rows[index].note
+            note = case.check() if case.check else ""
+            rows[index].note = f"exit {sample.code}; {note}" if sample.code else note
             if case.cleanup:
                 case.cleanup()
             log(f"    {case.label}: {sample.seconds:.3f}s {sample.rss_kib / 1024:.0f} MiB")
@@ -717,6 +728,47 @@ def write_doc(section: str, doc: Path = DOC) -> None:
 # -- main ----------------------------------------------------------------------------------------
 
 
+def save_size(
+    entries: int,
+    rows: dict[str, list[Row]],
+    titles: dict[str, str],
+    manifest: dict[str, object],
+    repeat: int,
+) -> None:
+    """Store one size's results in ``bench/results/latest-N.json`` (for ``--merge``).
+
+    Groups run now replace the stored ones; the others are kept (``--only`` re-runs a group).
+    """
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"latest-{entries}.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    if stored.get("manifest") != manifest:
+        stored = {}  # results of another cache: start afresh
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    raw = {
+        "entries": entries,
+        "repeat": repeat,
+        "titles": {**stored.get("titles", {}), **{k: titles[k] for k in rows}},
+        "when": {**stored.get("when", {}), **dict.fromkeys(rows, stamp)},
+        "manifest": manifest,
+        "results": {
+            **stored.get("results", {}),
+            **{k: [asdict(r) for r in group] for k, group in rows.items()},
+        },
+    }
+    path.write_text(json.dumps(raw, indent=2) + "\n")
+
+
+def load_sizes() -> dict[int, tuple[dict[str, list[Row]], dict[str, str], dict[str, object]]]:
+    """The stored results of every size in ``bench/results/latest-*.json``."""
+    found = {}
+    for path in sorted(RESULTS_DIR.glob("latest-*.json")):
+        raw = json.loads(path.read_text())
+        rows = {k: [Row(**r) for r in group] for k, group in raw["results"].items()}
+        found[int(raw["entries"])] = (rows, raw["titles"], raw["manifest"])
+    return found
+
+
 def ensure_cache(workdir: Path, entries: int, seed: int, log: Callable[[str], None]) -> Path:
     """Return a directory holding a generated cache of ``entries``, building it if needed."""
     dest = workdir / f"cache-{entries}-seed{seed}-v{generate.GENERATOR_VERSION}"
@@ -747,6 +799,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated group keys to run")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
     parser.add_argument("--clean", action="store_true", help="delete the caches afterwards")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="also report the last stored results of sizes not run now (bench/results/)",
+    )
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s})
     only = {s for s in args.only.split(",") if s}
@@ -778,19 +835,11 @@ def main(argv: list[str] | None = None) -> int:
         _rmtree(scratch)
         if args.clean:
             _rmtree(dest)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    raw = {
-        "sizes": sizes,
-        "repeat": args.repeat,
-        "drop_caches": drop_status,
-        "manifests": {str(n): m for n, m in manifests.items()},
-        "results": {
-            str(n): {k: [asdict(r) for r in rows] for k, rows in groups.items()}
-            for n, groups in by_size.items()
-        },
-    }
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS_DIR / f"run-{stamp}.json").write_text(json.dumps(raw, indent=2) + "\n")
+        save_size(entries, by_size[entries], titles, manifests[entries], args.repeat)
+    if args.merge:
+        for entries, (rows, stored_titles, manifest) in load_sizes().items():
+            by_size[entries], manifests[entries] = rows, manifest
+            titles.update({k: v for k, v in stored_titles.items() if k not in titles})
     section = render(by_size, titles, manifests, machine(drop_status), args.repeat)
     print(section)
     if not args.no_doc:
