@@ -92,7 +92,10 @@ def resolve_destination(
 
     A file name's suffix picks the compression when none was asked for; a directory gets a
     timestamped name. The destination must not exist yet nor lie inside the cache itself.
+    Without ``--to`` the backups directory is created when missing; when it cannot be (it is a
+    file, or not writable) that is a BackupError, not bad usage.
     """
+    source = "--to" if destination is not None else f"${BACKUP_DIR_ENV} / the backups directory"
     chosen = compression
     if destination is None or destination.is_dir():
         directory = destination if destination is not None else default_backup_dir()
@@ -103,8 +106,6 @@ def resolve_destination(
         while path.exists():
             counter += 1
             path = directory / f"pipcachex-{stamp}-{counter}{chosen.suffix}"
-        if destination is None:
-            directory.mkdir(parents=True, exist_ok=True)
     else:
         path = destination
         chosen = chosen or Compression.from_name(path.name) or DEFAULT_COMPRESSION
@@ -115,7 +116,15 @@ def resolve_destination(
     absolute = Path(os.path.realpath(path.parent)) / path.name
     real_root = Path(os.path.realpath(root))
     if absolute == real_root or real_root in absolute.parents:
-        raise UsageError(f"invalid value for --to: {str(path)!r} is inside the cache directory")
+        raise UsageError(f"invalid value for {source}: {str(path)!r} is inside the cache directory")
+    if destination is None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = "it is not a directory" if path.parent.exists() else exc.strerror or str(exc)
+            raise BackupError(
+                f"cannot use the backups directory {path.parent}: {reason}; no backup written"
+            ) from None
     return path, chosen
 
 

@@ -425,3 +425,13 @@ def test_restored_files_keep_recorded_atime(cache_v2: Path) -> None:
     body.unlink()
     assert restore(cache_v2).exit_code == 0
     assert body.stat().st_atime_ns == 1_000_000_000_000_000_000
+
+
+def test_backups_directory_that_is_a_file(cache_v2: Path, tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "backups-is-a-file"
+    not_a_dir.write_text("")
+    result = invoke(
+        ["backup", "--cache-dir", str(cache_v2)], env={"PIPCACHEX_BACKUP_DIR": str(not_a_dir)}
+    )
+    assert result.exit_code == 1 and "not a directory" in result.stderr
+    assert not_a_dir.read_text() == ""

@@ -609,11 +609,6 @@ def test_backup_before_purge_can_be_restored(cache: Path, tmp_path: Path) -> Non
     assert {e["path"]: e["size"] for e in listing(cache, "alpha-pkg")} == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backup.resolve_destination lets FileExistsError escape instead of raising "
-    "BackupError when the backups directory is a file (nothing is deleted either way)",
-)
 def test_failed_backup_removes_nothing(cache: Path, tmp_path: Path) -> None:
     """When the backup cannot be written the purge stops with exit 1 before deleting."""
     not_a_dir = tmp_path / "backups-is-a-file"
