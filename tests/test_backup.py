@@ -25,6 +25,8 @@ from pipcachex.backup import BackupError, backup_entries
 from pipcachex.cache import scan_cache
 
 Snapshot = dict[str, tuple[bytes, int]]
+#: The machine's pip configuration must not reach the pip that ``purge`` runs.
+PIP_ENV = {"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +80,7 @@ def manifest_of(archive: Path) -> dict[str, Any]:
 def test_round_trip_then_real_pip_installs_offline(
     cache_v2: Path, run_pip: PipRunner, index: IndexServer, tmp_path: Path, backup_dir: Path
 ) -> None:
-    """Fill (real pip), back up, wipe, restore: same bytes and mtimes; pip installs offline."""
+    """Fill (real pip), back up, purge all, restore: same bytes and mtimes; pip installs offline."""
     before = snapshot(cache_v2)
     document = backup(cache_v2)
     assert Path(document["archive"]).parent == backup_dir
@@ -86,7 +88,9 @@ def test_round_trip_then_real_pip_installs_offline(
     assert document["compression"] == "none"
     assert document["archive"].endswith(".tar")
 
-    wipe(cache_v2)
+    purged = invoke(["purge", "--yes", "--cache-dir", str(cache_v2)], env=PIP_ENV)
+    assert purged.exit_code == 0, purged.stderr
+    assert not [p for p in cache_v2.rglob("*") if p.is_file()]
     result = restore(cache_v2)
     assert result.exit_code == 0, result.stderr
     report = result.json
