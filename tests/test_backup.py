@@ -439,3 +439,18 @@ def test_backups_directory_that_is_a_file(cache_v2: Path, tmp_path: Path) -> Non
     )
     assert result.exit_code == 1 and "not a directory" in result.stderr
     assert not_a_dir.read_text() == ""
+
+
+def test_interrupted_backup_leaves_nothing(cache_v2: Path, tmp_path: Path) -> None:
+    """Ctrl-C in the middle of writing (raised from the progress callback) leaves no file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    total_bytes = sum(e.size for e in scan_cache(cache_v2).entries)
+
+    def interrupt(done: int, total: int) -> None:
+        if done > total_bytes:  # past the hashing pass: the archive is being written
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        backup_entries(cache_v2, scan_cache(cache_v2).entries, out, on_progress=interrupt)
+    assert list(out.iterdir()) == []
