@@ -1,0 +1,64 @@
+"""Rendering of ``check``: each step per project, then the environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from pipcachex.check import CheckResult, Step
+from pipcachex.render.output import Output
+from pipcachex.render.tables import (
+    entry_json,
+)
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    return {
+        "step": step.name,
+        "status": step.status.value,
+        "summary": step.summary,
+        "output": step.output,
+    }
+
+
+def render_check(output: Output, result: CheckResult) -> None:
+    """Show each step of ``check`` per project, then the environment's ``pip check``."""
+    if output.json_mode:
+        output.emit_json(
+            {
+                "python": result.python,
+                "pip_version": result.pip_version,
+                "cache_dir": str(result.cache_dir),
+                "ok": result.ok,
+                "projects": [
+                    {
+                        "spec": p.spec,
+                        "project": p.project,
+                        "ok": p.ok,
+                        "source": p.source,
+                        "cached_entries": [entry_json(e) for e in p.cached],
+                        "steps": [_step_json(s) for s in p.steps],
+                    }
+                    for p in result.projects
+                ],
+                "environment": _step_json(result.environment),
+            }
+        )
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for name in ("Project", "Step", "Status", "Result"):
+        table.add_column(name)
+    rows = [(p.spec, s) for p in result.projects for s in p.steps]
+    rows.append(("(environment)", result.environment))
+    styles = {"passed": "green", "failed": "red", "network-error": "yellow", "skipped": "dim"}
+    for project, step in rows:
+        status = f"[{styles[step.status.value]}]{step.status.value}[/]"
+        table.add_row(project, step.name, status, step.summary)
+    output.out.print(table)
+    for project, step in rows:
+        if not step.ok and step.output:
+            output.err.print(f"--- {project}: {step.name} (pip's output) ---", markup=False)
+            output.err.print(step.output, markup=False, style="dim")
+    verdict = "every step passed" if result.ok else "some steps failed"
+    output.info(f"pip {result.pip_version} of {result.python}: {verdict}")

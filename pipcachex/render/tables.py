@@ -1,0 +1,96 @@
+"""Pieces every renderer shares: the JSON shape of an entry or a project row, and their tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from pipcachex.cache import CacheEntry
+from pipcachex.listing import PackageSummary, Totals
+from pipcachex.units import format_age, format_size, iso_utc
+
+
+def entry_json(entry: CacheEntry) -> dict[str, Any]:
+    """The JSON form of one entry, shared by every command that reports entries."""
+    return {
+        "package": entry.package,
+        "version": entry.version,
+        "filename": entry.filename,
+        "kind": entry.kind.value,
+        "layout": entry.layout.value,
+        "size": entry.size,
+        "created": iso_utc(entry.created),
+        "last_used": iso_utc(entry.last_used),
+        "path": str(entry.path),
+        "paths": [str(p) for p in entry.paths],
+        "problem": entry.problem,
+        "busy": entry.busy,
+    }
+
+
+def package_json(row: PackageSummary) -> dict[str, Any]:
+    """The JSON form of one per-project row."""
+    return {
+        "package": row.package,
+        "entries": row.entries,
+        "size": row.size,
+        "versions": list(row.versions),
+        "oldest_use": iso_utc(row.oldest_use),
+        "newest_use": iso_utc(row.newest_use),
+    }
+
+
+def totals_json(totals: Totals) -> dict[str, int]:
+    """The JSON form of a count of entries and their bytes."""
+    return {"entries": totals.entries, "size": totals.size}
+
+
+def entries_table(entries: Sequence[CacheEntry], now: float, title: str | None = None) -> Table:
+    """A table of entries: project, version, kind, layout, size, last use and file or problem."""
+    table = Table(title=title, show_edge=False, header_style="bold")
+    for name, justify in (
+        ("Package", "left"),
+        ("Version", "left"),
+        ("Kind", "left"),
+        ("Layout", "left"),
+        ("Size", "right"),
+        ("Last used", "right"),
+        ("File / problem", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for e in entries:
+        detail = e.problem or e.filename or e.path.name
+        table.add_row(
+            e.package or "-",
+            e.version or "-",
+            e.kind.value,
+            e.layout.value,
+            format_size(e.size),
+            format_age(e.last_used, now=now) + " ago",
+            detail,
+        )
+    return table
+
+
+def packages_table(rows: Sequence[PackageSummary], now: float) -> Table:
+    """A table of per-project totals."""
+    table = Table(show_edge=False, header_style="bold")
+    for name in ("Package", "Entries", "Size", "Versions", "Last used"):
+        table.add_column(name, justify="right" if name in ("Entries", "Size") else "left")
+    for row in rows:
+        versions = ", ".join(row.versions[-5:]) + (" …" if len(row.versions) > 5 else "")
+        table.add_row(
+            row.package or "(unattributed)",
+            str(row.entries),
+            format_size(row.size),
+            versions or "-",
+            format_age(row.newest_use, now=now) + " ago",
+        )
+    return table
+
+
+def count_noun(number: int, one: str, many: str) -> str:
+    """``1 entry`` / ``3 entries``."""
+    return f"{number} {one if number == 1 else many}"
