@@ -14,7 +14,7 @@ from pipcachex import __version__
 from pipcachex.archive import Compression
 from pipcachex.backup import backup_entries, list_backups, resolve_archive
 from pipcachex.cache import Kind, scan_cache
-from pipcachex.check import check_projects, parse_check_specs
+from pipcachex.check import check_after_purge, check_projects, parse_check_specs
 from pipcachex.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -24,6 +24,19 @@ from pipcachex.errors import (
     PipError,
 )
 from pipcachex.listing import SortKey, cache_info, list_entries
+from pipcachex.options import (
+    CacheDirOption,
+    DryRunOption,
+    JsonOption,
+    KindOption,
+    LargerThanOption,
+    OlderThanOption,
+    PythonOption,
+    QuietOption,
+    SpecsArgument,
+    VerboseOption,
+    YesOption,
+)
 from pipcachex.purge import execute_purge, plan_purge, preview_purge
 from pipcachex.render import (
     Output,
@@ -39,7 +52,7 @@ from pipcachex.render import (
     render_verify,
 )
 from pipcachex.restore import apply_restore, dry_run_result, plan_restore
-from pipcachex.selection import build_selection
+from pipcachex.selection import Selection, build_selection
 from pipcachex.target import CacheTarget, resolve_target
 from pipcachex.units import format_size, parse_age, parse_size
 from pipcachex.verify import fix_problems, verify_scan
@@ -52,68 +65,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-CacheDirOption = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional at runtime on Python 3.10
-    typer.Option(
-        "--cache-dir",
-        metavar="PATH",
-        help="Cache directory to work on. Default: what `<python> -m pip cache dir` prints.",
-        show_default=False,
-    ),
-]
-PythonOption = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(
-        "--python",
-        metavar="PYTHON",
-        help="Interpreter whose pip is consulted and run. Default: the one running pipcachex.",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document (schema 1) on stdout.")
-]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
-VerboseOption = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Also show each pip command run.")
-]
-KindOption = Annotated[
-    Optional[list[Kind]],  # noqa: UP045
-    typer.Option(
-        "--kind",
-        metavar="KIND",
-        help="Only entries of this kind (repeatable): " + ", ".join(k.value for k in Kind) + ".",
-        show_default=False,
-    ),
-]
-OlderThanOption = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(
-        "--older-than",
-        metavar="AGE",
-        help="Only entries last used before AGE ago: 90m, 30d, 2w, or an ISO date.",
-        show_default=False,
-    ),
-]
-LargerThanOption = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(
-        "--larger-than",
-        metavar="SIZE",
-        help="Only entries bigger than SIZE: bytes, or 500MB, 1.5GiB, 200k.",
-        show_default=False,
-    ),
-]
-SpecsArgument = Annotated[
-    Optional[list[str]],  # noqa: UP045
-    typer.Argument(
-        metavar="SPEC",
-        help="Project names or globs (compared after normalisation), optionally with a version "
-        'specifier such as "numpy<2".',
-        show_default=False,
-    ),
-]
 
 
 @dataclass
@@ -160,6 +111,21 @@ def confirm_destructive(yes: bool, question: str) -> None:
         )
     if not typer.confirm(question, default=False, err=True):
         raise Aborted("nothing was changed")
+
+
+def _selection(
+    specs: list[str] | None,
+    kinds: list[Kind] | None,
+    older_than: str | None,
+    larger_than: str | None,
+) -> Selection:
+    """The selectors list, purge and backup share, parsed (bad values are usage errors)."""
+    return build_selection(
+        specs or [],
+        kinds or [],
+        parse_age(older_than).timestamp() if older_than else None,
+        parse_size(larger_than) if larger_than else None,
+    )
 
 
 def _target(common: Common, output: Output) -> CacheTarget:
@@ -231,12 +197,7 @@ def list_command(
     common = Common(cache_dir, python, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
-        selection = build_selection(
-            specs or [],
-            kind or [],
-            parse_age(older_than).timestamp() if older_than else None,
-            parse_size(larger_than) if larger_than else None,
-        )
+        selection = _selection(specs, kind, older_than, larger_than)
         target = _target(common, output)
         with output.progress("Scanning cache") as bar:
             scan = scan_cache(target.root, on_progress=bar.update)
@@ -282,16 +243,22 @@ def purge_command(
             show_default=False,
         ),
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")
-    ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
     backup: Annotated[
         bool,
         typer.Option(
             "--backup",
             help="First write what will be removed into a verified archive in the backups "
             "directory (see `pipcachex backups`); if that fails, nothing is removed.",
+        ),
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Afterwards, run `pipcachex check` on the purged projects: prove pip fetches "
+            "them from the index again and the environment still works.",
         ),
     ] = False,
     cache_dir: CacheDirOption = None,
@@ -304,12 +271,7 @@ def purge_command(
     common = Common(cache_dir, python, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
-        selection = build_selection(
-            specs or [],
-            kind or [],
-            parse_age(older_than).timestamp() if older_than else None,
-            parse_size(larger_than) if larger_than else None,
-        )
+        selection = _selection(specs, kind, older_than, larger_than)
         budget = parse_size(max_size, option="--max-size") if max_size is not None else None
         target = _target(common, output)
         with output.progress("Scanning cache") as bar:
@@ -329,8 +291,13 @@ def purge_command(
                 ).archive
         with output.progress("Removing entries", total=len(plan.remove)) as bar:
             result = execute_purge(plan, target.pip, on_progress=bar.update)
-        render_purge_result(output, result, backup=archive)
-        return EXIT_FAILURE if result.failed else EXIT_OK
+        checked = None
+        if check:
+            with output.progress("Checking purged projects") as bar:
+                checked = check_after_purge(target, result.removed, on_project=bar.update)
+        render_purge_result(output, result, backup=archive, check=checked)
+        failed = bool(result.failed) or (checked is not None and not checked.ok)
+        return EXIT_FAILURE if failed else EXIT_OK
 
     _run(common, body)
 
@@ -347,7 +314,7 @@ def verify_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="With --fix: show what would be removed only.")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
     cache_dir: CacheDirOption = None,
     python: PythonOption = None,
     json_mode: JsonOption = False,
@@ -450,12 +417,7 @@ def backup_command(
     common = Common(cache_dir, python, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
-        selection = build_selection(
-            specs or [],
-            kind or [],
-            parse_age(older_than).timestamp() if older_than else None,
-            parse_size(larger_than) if larger_than else None,
-        )
+        selection = _selection(specs, kind, older_than, larger_than)
         target = _target(common, output)
         with output.progress("Scanning cache") as bar:
             scan = scan_cache(target.root, on_progress=bar.update)

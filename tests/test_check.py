@@ -21,9 +21,7 @@ from conftest import PipName, PipRunner, venv_python
 from index_server import IndexServer
 
 from pipcachex.cache import scan_cache
-from pipcachex.check import check_after_purge
 from pipcachex.deletion import delete_entries
-from pipcachex.target import resolve_target
 
 ALPHA_WHEEL = "alpha_pkg-2.0-py3-none-any.whl"
 
@@ -217,25 +215,63 @@ def test_human_output_and_bad_specs(
     assert "not patterns" in glob.stderr
 
 
-def test_check_after_purge_checks_the_purged_projects(
+def test_purge_with_check_proves_the_purged_project_is_fetched_again(
     cache_v2: Path,
     index: IndexServer,
     venv_with_pip: Callable[[PipName], Path],
     check_env: dict[str, str | None],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name, value in check_env.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    scan = scan_cache(cache_v2)
-    report = delete_entries(cache_v2, [e for e in scan.entries if e.package == "beta-pkg"])
-    target = resolve_target(str(venv_python(venv_with_pip("current"))), cache_v2)
-    result = check_after_purge(target, report.removed)
-    assert [p.project for p in result.projects] == ["beta-pkg"]
-    assert result.projects[0].source == "index"
-    assert result.ok
+    python = str(venv_python(venv_with_pip("current")))
+    index.clear_log()
+    result = invoke(
+        [
+            "purge",
+            "Beta_Pkg",
+            "--yes",
+            "--check",
+            "--json",
+            "--cache-dir",
+            str(cache_v2),
+            "--python",
+            python,
+        ],
+        env=check_env,
+    )
+    assert result.exit_code == 0, result.stderr
+    document = result.json
+    assert document["removed_entries"] > 0
+    assert {e["package"] for e in document["removed"]} == {"beta-pkg"}
+    checked = document["check"]
+    assert [p["project"] for p in checked["projects"]] == ["beta-pkg"]
+    assert checked["projects"][0]["source"] == "index"
+    assert checked["ok"] is True
+    assert any("Beta_Pkg-0.5" in path for path in index.file_requests()), "the index must agree"
+
+
+def test_purge_check_failure_makes_the_purge_exit_1(
+    cache_v2: Path,
+    index: IndexServer,
+    venv_with_pip: Callable[[PipName], Path],
+    check_env: dict[str, str | None],
+) -> None:
+    python = str(venv_python(venv_with_pip("current")))
+    with index.stopped():
+        result = invoke(
+            [
+                "purge",
+                "alpha-pkg",
+                "--yes",
+                "--check",
+                "--cache-dir",
+                str(cache_v2),
+                "--python",
+                python,
+            ],
+            env=check_env,
+        )
+    assert result.exit_code == 1
+    assert "network-error" in result.stdout
+    assert not [e for e in scan_cache(cache_v2).entries if e.package == "alpha-pkg"]
 
 
 def test_a_project_the_index_does_not_have_fails_the_fetch(

@@ -22,29 +22,32 @@ def _step_json(step: Step) -> dict[str, Any]:
     }
 
 
+def check_json(result: CheckResult) -> dict[str, Any]:
+    """The JSON form of a ``check`` result (also embedded in ``purge --check``'s document)."""
+    return {
+        "python": result.python,
+        "pip_version": result.pip_version,
+        "cache_dir": str(result.cache_dir),
+        "ok": result.ok,
+        "projects": [
+            {
+                "spec": p.spec,
+                "project": p.project,
+                "ok": p.ok,
+                "source": p.source,
+                "cached_entries": [entry_json(e) for e in p.cached],
+                "steps": [_step_json(s) for s in p.steps],
+            }
+            for p in result.projects
+        ],
+        "environment": _step_json(result.environment),
+    }
+
+
 def render_check(output: Output, result: CheckResult) -> None:
     """Show each step of ``check`` per project, then the environment's ``pip check``."""
     if output.json_mode:
-        output.emit_json(
-            {
-                "python": result.python,
-                "pip_version": result.pip_version,
-                "cache_dir": str(result.cache_dir),
-                "ok": result.ok,
-                "projects": [
-                    {
-                        "spec": p.spec,
-                        "project": p.project,
-                        "ok": p.ok,
-                        "source": p.source,
-                        "cached_entries": [entry_json(e) for e in p.cached],
-                        "steps": [_step_json(s) for s in p.steps],
-                    }
-                    for p in result.projects
-                ],
-                "environment": _step_json(result.environment),
-            }
-        )
+        output.emit_json(check_json(result))
         return
     table = Table(show_edge=False, header_style="bold")
     for name in ("Project", "Step", "Status", "Result"):

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipcachex.check import CheckResult
 from pipcachex.deletion import DeletionProblem
 from pipcachex.purge import PurgePlan, PurgeResult
+from pipcachex.render.check import check_json, render_check
 from pipcachex.render.output import Output
 from pipcachex.render.tables import (
     count_noun,
@@ -63,10 +65,16 @@ def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None
         output.warn(f"kept although selected: {_reason_counts(plan.refused)}")
 
 
-def render_purge_result(output: Output, result: PurgeResult, backup: Path | None = None) -> None:
+def render_purge_result(
+    output: Output,
+    result: PurgeResult,
+    backup: Path | None = None,
+    check: CheckResult | None = None,
+) -> None:
     """Show what a purge removed (or would remove), bytes freed, entries kept, per project.
 
-    ``backup`` is the archive ``--backup`` wrote before anything was removed.
+    ``backup`` is the archive ``--backup`` wrote before anything was removed; ``check`` what
+    ``--check`` found afterwards.
     """
     plan = result.plan
     if output.json_mode:
@@ -94,6 +102,7 @@ def render_purge_result(output: Output, result: PurgeResult, backup: Path | None
                 },
                 "leftovers_removed": result.leftovers_removed,
                 "backup": None if backup is None else str(backup),
+                "check": None if check is None else check_json(check),
             }
         )
         return
@@ -118,3 +127,6 @@ def render_purge_result(output: Output, result: PurgeResult, backup: Path | None
         + (f" {len(result.failed)} files could not be deleted." if result.failed else ""),
         markup=False,
     )
+    if check is not None:
+        output.out.print("After the purge:")
+        render_check(output, check)
