@@ -14,7 +14,7 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -88,26 +88,41 @@ def identify(record: HttpRecord, body: BinaryIO, body_size: int) -> Identity:
     return _identify_file(record, body, body_size)
 
 
+def page_encoding(record: HttpRecord) -> str:
+    """The ``Content-Encoding`` an index page was stored with, lower-cased (``identity``)."""
+    return (record.header("content-encoding") or "identity").strip().lower() or "identity"
+
+
+def page_decoder(encoding: str, body: BinaryIO) -> Any:
+    """A zlib decompressor for a gzip or deflate page, or None for ``identity``.
+
+    ``deflate`` is zlib-wrapped per the HTTP spec but raw in some servers: the first two bytes
+    tell which. Raises ``ValueError`` for an encoding pip would not have asked for.
+    """
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(wbits=31)
+    if encoding == "deflate":
+        first = body.read(2)
+        body.seek(0)
+        wrapped = (
+            len(first) == 2 and (first[0] & 0x0F) == 8 and int.from_bytes(first, "big") % 31 == 0
+        )
+        return zlib.decompressobj(wbits=15 if wrapped else -15)
+    if encoding == "identity":
+        return None
+    raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+
+
 def decoded_page(record: HttpRecord, body: BinaryIO, limit: int = _PAGE_LIMIT) -> tuple[str, bool]:
     """Return an index page's text (decoded from gzip/deflate) and whether it is complete.
 
     Raises ``ValueError`` when the encoded body does not decode.
     """
-    encoding = (record.header("content-encoding") or "identity").strip().lower()
-    if encoding in ("gzip", "x-gzip"):
-        decoder = zlib.decompressobj(wbits=31)
-    elif encoding == "deflate":
-        first = body.read(2)
-        body.seek(0)
-        zlib_wrapped = (
-            len(first) == 2 and (first[0] & 0x0F) == 8 and int.from_bytes(first, "big") % 31 == 0
-        )
-        decoder = zlib.decompressobj(wbits=15 if zlib_wrapped else -15)
-    elif encoding in ("identity", ""):
+    encoding = page_encoding(record)
+    decoder = page_decoder(encoding, body)
+    if decoder is None:
         raw = body.read(limit + 1)
         return raw[:limit].decode("utf-8", "replace"), len(raw) <= limit
-    else:
-        raise ValueError(f"unsupported Content-Encoding {encoding!r}")
     pieces: list[bytes] = []
     produced = 0
     try:

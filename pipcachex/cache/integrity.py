@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from pipcachex.cache.fileio import open_untouched, window
 from pipcachex.cache.httpmeta import HttpRecord, RecordError, read_record
+from pipcachex.cache.identify import page_decoder, page_encoding
 from pipcachex.cache.model import CacheEntry, Kind, Layout
 
 _CHUNK = 1024 * 1024
@@ -204,17 +205,12 @@ def _prefixed(problem: str | None) -> str | None:
 
 def _page_problem(record: HttpRecord, body: BinaryIO) -> str | None:
     """Decode an encoded index page to its very end (the scanner stops after 8 MB)."""
-    encoding = (record.header("content-encoding") or "identity").strip().lower()
-    if encoding in ("gzip", "x-gzip"):
-        decoder = zlib.decompressobj(wbits=31)
-    elif encoding == "deflate":
-        first = body.read(2)
-        body.seek(0)
-        wrapped = (
-            len(first) == 2 and (first[0] & 0x0F) == 8 and int.from_bytes(first, "big") % 31 == 0
-        )
-        decoder = zlib.decompressobj(wbits=15 if wrapped else -15)
-    else:
+    encoding = page_encoding(record)
+    try:
+        decoder = page_decoder(encoding, body)
+    except ValueError as exc:
+        return f"index page {exc}"
+    if decoder is None:
         return None
     try:
         while chunk := body.read(_CHUNK):
