@@ -80,17 +80,17 @@ def render_info(output: Output, result: InfoResult) -> None:
             "reclaimable (pipcachex verify --fix)"
         )
     grid = Table(show_edge=False, header_style="bold")
-    grid.add_column("By kind")
+    grid.add_column("Kind / layout")
     grid.add_column("Entries", justify="right")
     grid.add_column("Size", justify="right")
     for name, totals in result.by_kind.items():
         grid.add_row(name, str(totals.entries), format_size(totals.size))
+    grid.add_section()
     for name, totals in result.by_layout.items():
         grid.add_row(
-            f"{name}/" if name != "other" else "other",
+            f"{name}/" if name != "other" else "elsewhere in the cache",
             str(totals.entries),
             format_size(totals.size),
-            style="dim",
         )
     if result.total.entries:
         out.print(grid)

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from pipcachex.cache import CacheEntry
+from pipcachex.cache import CacheEntry, Kind
 from pipcachex.listing import PackageSummary, Totals
 from pipcachex.units import format_age, format_size, iso_utc
 
@@ -47,6 +47,14 @@ def totals_json(totals: Totals) -> dict[str, int]:
     return {"entries": totals.entries, "size": totals.size}
 
 
+# What to show for an entry that has no file name: its hashed path would tell a person nothing.
+_DESCRIPTIONS = {
+    Kind.INDEX_PAGE: "(project page)",
+    Kind.METADATA: "(core metadata)",
+    Kind.REDIRECT: "(redirect)",
+}
+
+
 def entries_table(entries: Sequence[CacheEntry], now: float, title: str | None = None) -> Table:
     """A table of entries: project, version, kind, layout, size, last use and file or problem."""
     table = Table(title=title, show_edge=False, header_style="bold")
@@ -61,7 +69,7 @@ def entries_table(entries: Sequence[CacheEntry], now: float, title: str | None =
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for e in entries:
-        detail = e.problem or e.filename or e.path.name
+        detail = e.problem or e.filename or _DESCRIPTIONS.get(e.kind) or e.path.name
         table.add_row(
             e.package or "-",
             e.version or "-",
