@@ -200,6 +200,22 @@ def fill_cache(which: PipName, cache: Path, index: IndexServer, work: Path) -> P
 # -- fixtures ----------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_memo_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep pipcachex's attribution memo out of the real user's cache directory.
+
+    Set in ``os.environ`` so pipcachex subprocesses inherit it too.
+    """
+    memo = tmp_path_factory.mktemp("pipcachex-memo")
+    previous = os.environ.get("PIPCACHEX_MEMO_DIR")
+    os.environ["PIPCACHEX_MEMO_DIR"] = str(memo)
+    yield memo
+    if previous is None:
+        os.environ.pop("PIPCACHEX_MEMO_DIR", None)
+    else:
+        os.environ["PIPCACHEX_MEMO_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def built_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Directory holding every distribution of :data:`packages.CATALOGUE` (built once)."""

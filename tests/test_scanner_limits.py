@@ -109,3 +109,29 @@ def test_symlinks_and_fifos_are_unknown_and_never_followed(tmp_path: Path) -> No
     assert kinds["link"] == "unknown"
     assert kinds["0" * 56 + ".body"] == "unknown"
     assert not any("secret" in p for e in document["entries"] for p in e["paths"])
+
+
+def test_the_attribution_memo_never_changes_what_a_scan_finds(
+    cache_v2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIPCACHEX_MEMO_DIR", str(tmp_path / "memo"))
+    first = invoke(["list", "--json", "--cache-dir", str(cache_v2)]).json
+    memo_files = list((tmp_path / "memo").iterdir())
+    assert len(memo_files) == 1, "the first scan leaves a memo behind"
+    assert invoke(["list", "--json", "--cache-dir", str(cache_v2)]).json == first
+
+    # pip replaces files rather than rewriting them: a changed entry must be attributed afresh.
+    wheel = next(
+        e for e in entries_by(first, kind="distribution") if e["filename"].endswith(".whl")
+    )
+    cachefactory.truncate(Path(wheel["paths"][1]))
+    after = invoke(["list", "--json", "--cache-dir", str(cache_v2)]).json
+    (changed,) = [e for e in after["entries"] if e["path"] == wheel["path"]]
+    assert changed["kind"] == "damaged" and "Content-Length" in changed["problem"]
+
+    memo_files[0].write_bytes(b"\x00garbage")
+    again = invoke(["list", "--json", "--cache-dir", str(cache_v2)]).json
+    assert again == after, "a damaged memo is ignored, not trusted"
+
+    monkeypatch.setenv("PIPCACHEX_MEMO_DIR", "")
+    assert invoke(["list", "--json", "--cache-dir", str(cache_v2)]).json == after

@@ -47,7 +47,7 @@ def open_untouched(path: Path) -> Iterator[BinaryIO]:
 
 
 @contextmanager
-def scandir_untouched(directory: Path) -> Iterator[Iterator[os.DirEntry[str]]]:
+def scandir_untouched(directory: str | Path) -> Iterator[Iterator[os.DirEntry[str]]]:
     """``os.scandir`` that does not move the directory's atime (a ``--dry-run`` changes nothing).
 
     The entries' ``path`` is only their name (the listing is made from a descriptor): join

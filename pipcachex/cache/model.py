@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 
@@ -60,17 +61,18 @@ class CacheEntry:
     problem: str | None = None
     busy: bool = False
 
-    @property
+    # Cached: listings sort, filter and total by these many times over.
+    @cached_property
     def size(self) -> int:
         """Bytes on disk of all the entry's files."""
         return sum(f.size for f in self.files)
 
-    @property
+    @cached_property
     def created(self) -> float:
         """When pip wrote the entry: the earliest modification time of its files."""
         return min((f.mtime for f in self.files), default=0.0)
 
-    @property
+    @cached_property
     def last_used(self) -> float:
         """When pip last wrote or read the entry: ``max(atime, mtime)`` over its files.
 

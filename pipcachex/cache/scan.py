@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from pipcachex.cache.fileio import open_untouched, scandir_untouched, window
 from pipcachex.cache.httpmeta import RecordError, read_record
 from pipcachex.cache.identify import Identity, identify, parse_distribution_filename
+from pipcachex.cache.memo import AttributionMemo, memo_directory, stamp_of
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
 from pipcachex.errors import CacheError, UsageError
 
@@ -105,11 +106,16 @@ def has_fresh_build(directory: Path) -> bool:
 
 
 def scan_cache(root: Path, *, on_progress: ProgressCallback | None = None) -> CacheScan:
-    """Read the whole cache under ``root`` into entries (an absent root is an empty cache)."""
+    """Read the whole cache under ``root`` into entries (an absent root is an empty cache).
+
+    What attributing the HTTP entries found is memoised (see ``memo``) for the next scan.
+    """
     now = time.time()
-    walker = _Walker(root, now, on_progress)
     exists = root.is_dir()
+    memo = AttributionMemo(root, memo_directory() if exists else None)
+    walker = _Walker(root, now, on_progress, memo)
     entries = list(walker.entries()) if exists else []
+    memo.save()
     return CacheScan(root, exists, tuple(entries), tuple(walker.unreadable), now)
 
 
@@ -120,8 +126,16 @@ def _cache_file(path: Path, info: os.stat_result) -> CacheFile:
 class _Walker:
     """One scan: yields entries layout by layout and remembers what could not be listed."""
 
-    def __init__(self, root: Path, now: float, on_progress: ProgressCallback | None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        now: float,
+        on_progress: ProgressCallback | None,
+        memo: AttributionMemo,
+    ) -> None:
         self.root = root
+        self._memo = memo
+        self._root_prefix = len(str(root)) + 1
         self.now = now
         self.unreadable: list[str] = []
         self._on_progress = on_progress
@@ -159,15 +173,16 @@ class _Walker:
         if self._on_progress is not None:
             self._on_progress(self._count)
 
-    def _listing(self, directory: Path) -> tuple[list[tuple[str, os.stat_result]], list[Path]]:
+    def _listing(self, directory: str) -> tuple[list[tuple[str, os.stat_result]], list[str]]:
+        # Plain strings, not Paths: a walk of 100,000 entries joins hundreds of thousands.
         files: list[tuple[str, os.stat_result]] = []
-        dirs: list[Path] = []
+        dirs: list[str] = []
         try:
             with scandir_untouched(directory) as listing:
                 for item in listing:
                     try:
                         if item.is_dir(follow_symlinks=False):
-                            dirs.append(directory / item.name)
+                            dirs.append(f"{directory}/{item.name}")
                         else:
                             files.append((item.name, item.stat(follow_symlinks=False)))
                     except FileNotFoundError:
@@ -180,18 +195,19 @@ class _Walker:
         dirs.sort()
         return files, dirs
 
-    def _tree(
-        self, directory: Path
-    ) -> Iterator[tuple[Path, list[tuple[str, os.stat_result]], list[Path]]]:
-        files, dirs = self._listing(directory)
-        yield directory, files, dirs
-        for sub in dirs:
-            yield from self._tree(sub)
+    def _tree(self, directory: Path) -> Iterator[tuple[str, list[tuple[str, os.stat_result]]]]:
+        """Every directory below ``directory`` (depth first, sorted) with its files."""
+        stack = [str(directory)]
+        while stack:
+            folder = stack.pop()
+            files, dirs = self._listing(folder)
+            yield folder, files
+            stack.extend(reversed(dirs))
 
     def _files(self, directory: Path) -> Iterator[tuple[Path, os.stat_result]]:
-        for folder, files, _ in self._tree(directory):
+        for folder, files in self._tree(directory):
             for name, info in files:
-                yield folder / name, info
+                yield Path(f"{folder}/{name}"), info
 
     def _unknown(self, path: Path, layout: Layout) -> Iterator[CacheEntry]:
         try:
@@ -228,10 +244,11 @@ class _Walker:
         return CacheEntry(path, Kind.UNKNOWN, layout, files, busy=True)
 
     def _http(self, directory: Path, layout: Layout) -> Iterator[CacheEntry]:
-        for folder, files, _ in self._tree(directory):
+        for folder, files in self._tree(directory):
             by_name = dict(files)
             for name, info in files:
-                path = folder / name
+                text = f"{folder}/{name}"
+                path = Path(text)
                 if not stat.S_ISREG(info.st_mode):
                     yield self._emit(
                         CacheEntry(path, Kind.UNKNOWN, layout, (_cache_file(path, info),))
@@ -242,7 +259,7 @@ class _Walker:
                     body = by_name.get(name + ".body") if layout is Layout.HTTP_V2 else None
                     if body is not None and not stat.S_ISREG(body.st_mode):
                         body = None  # a FIFO or device would block or lie: never open it
-                    yield self._emit(self._http_entry(path, info, layout, body))
+                    yield self._emit(self._http_entry(text, path, info, layout, body))
                 elif (
                     layout is Layout.HTTP_V2
                     and name.endswith(".body")
@@ -259,20 +276,30 @@ class _Walker:
         )
 
     def _http_entry(
-        self, path: Path, info: os.stat_result, layout: Layout, body_info: os.stat_result | None
+        self,
+        text: str,
+        path: Path,
+        info: os.stat_result,
+        layout: Layout,
+        body_info: os.stat_result | None,
     ) -> CacheEntry:
         files = [_cache_file(path, info)]
-        body_path = path.with_name(path.name + ".body")
+        body_path = Path(text + ".body")
         if body_info is not None:
             files.append(_cache_file(body_path, body_info))
         elif layout is Layout.HTTP_V2:
             return self._orphan(path, info, "metadata without its body file")
-        identity = self._attribute(
-            path,
-            info.st_size,
-            body_path if body_info is not None else None,
-            body_info.st_size if body_info else 0,
-        )
+        key = text[self._root_prefix :]
+        stamp = stamp_of(info, body_info)
+        identity = self._memo.lookup(key, stamp)
+        if identity is None:
+            identity = self._attribute(
+                path,
+                info.st_size,
+                body_path if body_info is not None else None,
+                body_info.st_size if body_info else 0,
+            )
+            self._memo.record(key, stamp, identity)
         return CacheEntry(
             path,
             identity.kind,
@@ -316,12 +343,12 @@ class _Walker:
         yield from self._wheel_dirs(directory, 0)
 
     def _wheel_dirs(self, directory: Path, depth: int) -> Iterator[CacheEntry]:
-        files, dirs = self._listing(directory)
+        files, dirs = self._listing(str(directory))
         if files or depth >= 4:
-            yield self._emit(self._wheel_entry(directory, files, dirs))
+            yield self._emit(self._wheel_entry(directory, files, [Path(d) for d in dirs]))
             return
         for sub in dirs:
-            yield from self._wheel_dirs(sub, depth + 1)
+            yield from self._wheel_dirs(Path(sub), depth + 1)
 
     def _wheel_entry(
         self, directory: Path, files: list[tuple[str, os.stat_result]], dirs: list[Path]

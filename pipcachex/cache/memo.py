@@ -1,0 +1,131 @@
+"""A persistent memo of HTTP-entry attribution, so a second scan need not reopen every entry.
+
+Attributing an HTTP entry means opening its metadata and peeking into its body; on a cache of
+100,000 entries that is most of a scan's cost, and the answer never changes while the files do
+not. The memo keeps each entry's answer keyed by its path relative to the cache root, stamped with
+the size, mtime (ns) and inode of its metadata and body files. pip never rewrites a file in place
+(it writes a temporary file and renames it), so a changed entry always has a different stamp and
+is attributed afresh. Entries whose reading failed for a passing reason are never memoised.
+
+The memo lives in pipcachex's own cache directory (``PIPCACHEX_MEMO_DIR`` overrides it; an empty
+value turns the memo off), never in pip's cache, and is written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import msgpack
+from platformdirs import user_cache_dir
+
+from pipcachex.cache.identify import Identity
+from pipcachex.cache.model import Kind
+
+FORMAT = 1
+_TRANSIENT = ("cannot be read", "file vanished")
+Stamp = tuple[int, ...]
+
+
+def memo_directory() -> Path | None:
+    """Where memos are kept, or None when ``PIPCACHEX_MEMO_DIR`` is set empty (memo off)."""
+    configured = os.environ.get("PIPCACHEX_MEMO_DIR")
+    if configured is not None:
+        return Path(configured) if configured else None
+    return Path(user_cache_dir("pipcachex")) / "attribution"
+
+
+def stamp_of(*infos: os.stat_result | None) -> Stamp:
+    """The stamp of an entry's files: a change to any of them changes the stamp."""
+    values: list[int] = []
+    for info in infos:
+        if info is None:
+            values += [-1, -1, -1]
+        else:
+            values += [info.st_size, info.st_mtime_ns, info.st_ino]
+    return tuple(values)
+
+
+class AttributionMemo:
+    """The memo for one cache root: look up, record, and save what a scan learned."""
+
+    def __init__(self, root: Path, directory: Path | None) -> None:
+        digest = hashlib.sha256(str(root.absolute()).encode()).hexdigest()[:32]
+        self._path = directory / f"{digest}.msgpack" if directory is not None else None
+        self._root = str(root.absolute())
+        self._known: dict[str, list[Any]] = {}
+        self._seen: set[str] = set()
+        self._dirty = False
+        if self._path is not None:
+            self._load()
+
+    def _load(self) -> None:
+        assert self._path is not None
+        try:
+            data = msgpack.unpackb(self._path.read_bytes(), raw=False, strict_map_key=False)
+        except (OSError, ValueError, msgpack.UnpackException):
+            return  # a missing or unreadable memo only costs time
+        if (
+            isinstance(data, dict)
+            and data.get("format") == FORMAT
+            and data.get("root") == self._root
+        ):
+            entries = data.get("entries")
+            if isinstance(entries, dict):
+                self._known = entries
+
+    def lookup(self, key: str, stamp: Stamp) -> Identity | None:
+        """The memoised identity of the entry at ``key`` if its files still have ``stamp``."""
+        self._seen.add(key)
+        record = self._known.get(key)
+        if not isinstance(record, list) or len(record) != 6 or tuple(record[0]) != stamp:
+            return None
+        try:
+            return Identity(Kind(record[1]), record[2], record[3], record[4], record[5])
+        except ValueError:
+            return None
+
+    def record(self, key: str, stamp: Stamp, identity: Identity) -> None:
+        """Remember what attributing the entry at ``key`` found, unless it may change by itself."""
+        self._seen.add(key)
+        if identity.problem is not None and identity.problem.startswith(_TRANSIENT):
+            self._known.pop(key, None)
+        else:
+            self._known[key] = [
+                list(stamp),
+                identity.kind.value,
+                identity.package,
+                identity.version,
+                identity.filename,
+                identity.problem,
+            ]
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the memo (forgetting entries this scan did not see), atomically, if it changed."""
+        if self._path is None:
+            return
+        stale = self._known.keys() - self._seen
+        if not (self._dirty or stale):
+            return
+        for key in stale:
+            del self._known[key]
+        payload = msgpack.packb(
+            {"format": FORMAT, "root": self._root, "entries": self._known}, use_bin_type=True
+        )
+        with contextlib.suppress(OSError):  # the memo is an optimisation: never fail a command
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".memo-", dir=self._path.parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(payload)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temp, self._path)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
