@@ -58,10 +58,18 @@ class Sample:
     stderr: str = ""
 
 
-def bench_env() -> dict[str, str]:
+#: Where pipcachex keeps its attribution memo during a run (set by ``main``), so the benchmark
+#: neither reads nor pollutes the user's own.
+MEMO_DIR: Path | None = None
+
+
+def bench_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment every command runs in: pip isolated from the machine's configuration."""
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
+    if MEMO_DIR is not None:
+        env["PIPCACHEX_MEMO_DIR"] = str(MEMO_DIR)
+    env.update(extra or {})
     env.update(
         PIP_CONFIG_FILE=os.devnull,
         PIP_DISABLE_PIP_VERSION_CHECK="1",
@@ -77,7 +85,9 @@ def bench_env() -> dict[str, str]:
 TIME = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
 
 
-def run_once(argv: Sequence[str], *, cwd: Path | None = None) -> Sample:
+def run_once(
+    argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Sample:
     """Run ``argv`` once, stdout discarded, and time it; also read its peak RSS.
 
     The RSS comes from GNU ``time -f %M`` when installed: a child forked straight from this
@@ -95,7 +105,7 @@ def run_once(argv: Sequence[str], *, cwd: Path | None = None) -> Sample:
             stdout=subprocess.DEVNULL,
             stderr=err,
             cwd=cwd,
-            env=bench_env(),
+            env=bench_env(env),
         )
         try:
             _, status, usage = os.wait4(proc.pid, 0)
@@ -174,6 +184,7 @@ class Case:
     ok_codes: tuple[int, ...] = (0,)
     missing: str | None = None
     check: Callable[[], str] | None = None
+    env: dict[str, str] | None = None
 
 
 @dataclass
@@ -232,6 +243,10 @@ def _copy_cache(dest: Path, source: Path, target: Path) -> None:
     generate.restore_times(dest, target)
 
 
+#: Environment of the "(memo off)" cases: every scan attributes every entry afresh.
+NO_MEMO = {"PIPCACHEX_MEMO_DIR": ""}
+
+
 def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
     """Every benchmark group for the cache generated in ``dest``."""
     cache = dest / generate.CACHE_DIR
@@ -260,7 +275,16 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
             Group(
                 f"info-{tag}",
                 f"info ({tag})",
-                [du, Case("pipcachex info", [PIPCACHEX, "info", "--cache-dir", c]), pip_info],
+                [
+                    du,
+                    Case("pipcachex info", [PIPCACHEX, "info", "--cache-dir", c]),
+                    Case(
+                        "pipcachex info (memo off)",
+                        [PIPCACHEX, "info", "--cache-dir", c],
+                        env=NO_MEMO,
+                    ),
+                    pip_info,
+                ],
                 cold=cold,
             )
         )
@@ -271,6 +295,11 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                 [
                     du,
                     Case("pipcachex list --json", [PIPCACHEX, "list", "--json", "--cache-dir", c]),
+                    Case(
+                        "pipcachex list --json (memo off)",
+                        [PIPCACHEX, "list", "--json", "--cache-dir", c],
+                        env=NO_MEMO,
+                    ),
                 ],
                 cold=cold,
             )
@@ -453,7 +482,7 @@ def measure(group: Group, repeat: int, entries: int, log: Callable[[str], None])
         elif group.warmup and not group.cold:  # warm-up run, also checks the command works
             if case.prepare:
                 case.prepare()
-            first = run_once(case.argv)
+            first = run_once(case.argv, env=case.env)
             if first.code not in case.ok_codes:
                 rows[index].status = f"failed (exit {first.code})"
                 rows[index].note = (first.stderr.strip().splitlines() or [""])[-1][:200]
@@ -467,7 +496,7 @@ def measure(group: Group, repeat: int, entries: int, log: Callable[[str], None])
                 case.prepare()
             if group.cold:
                 drop_caches()
-            sample = run_once(case.argv)
+            sample = run_once(case.argv, env=case.env)
             if sample.code not in case.ok_codes:
                 rows[index].status = f"failed (exit {sample.code})"
                 rows[index].note = (sample.stderr.strip().splitlines() or [""])[-1][:200]
@@ -648,6 +677,22 @@ def _cell(row: Row | None) -> str:
     return f"{row.median:.3f} s{ratio}"
 
 
+def _code_line(manifests: dict[int, dict[str, object]], sizes: list[int]) -> str:
+    """Which pipcachex commit each size's groups were measured at."""
+    parts = []
+    for n in sizes:
+        commits = manifests[n].get("commit")
+        if not isinstance(commits, dict) or not commits:
+            continue
+        by_commit: dict[str, list[str]] = {}
+        for group, commit in commits.items():
+            by_commit.setdefault(str(commit), []).append(group)
+        parts.append(
+            f"{n:,}: " + ", ".join(f"`{c}` ({', '.join(g)})" for c, g in sorted(by_commit.items()))
+        )
+    return "- pipcachex code measured, by size: " + ("; ".join(parts) or "unknown")
+
+
 def render(
     by_size: dict[int, dict[str, list[Row]]],
     titles: dict[str, str],
@@ -670,6 +715,7 @@ def render(
             + (f" ({manifests[n]['repeat']} runs each)" if manifests[n].get("repeat") else "")
             for n in sizes
         ),
+        _code_line(manifests, sizes),
         "",
         "Median of the runs; in brackets the ratio to the first command of the group, "
         "timed in the same run on the same cache. Peak RSS is the largest of the runs at the "
@@ -696,8 +742,11 @@ def render(
     per_entry += ["|---|" + "---:|" * len(sizes)]
     for key, label in (
         ("info-warm", "pipcachex info"),
+        ("info-warm", "pipcachex info (memo off)"),
         ("info-cold", "pipcachex info"),
+        ("info-cold", "pipcachex info (memo off)"),
         ("list-warm", "pipcachex list --json"),
+        ("list-warm", "pipcachex list --json (memo off)"),
         ("verify", "pipcachex verify"),
         ("purge", "pipcachex purge"),
         ("backup", "pipcachex backup"),
@@ -746,6 +795,16 @@ def write_doc(section: str, doc: Path = DOC) -> None:
 # -- main ----------------------------------------------------------------------------------------
 
 
+def code_version() -> str:
+    """The commit pipcachex is at, with ``+dirty`` when ``pipcachex/`` has uncommitted changes."""
+    git = ["git", "-C", str(REPO_ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", "pipcachex"], capture_output=True, text=True
+    )
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def save_size(
     entries: int,
     rows: dict[str, list[Row]],
@@ -768,6 +827,7 @@ def save_size(
         "repeat": repeat,
         "titles": {**stored.get("titles", {}), **{k: titles[k] for k in rows}},
         "when": {**stored.get("when", {}), **dict.fromkeys(rows, stamp)},
+        "commit": {**stored.get("commit", {}), **dict.fromkeys(rows, code_version())},
         "manifest": manifest,
         "results": {
             **stored.get("results", {}),
@@ -783,7 +843,7 @@ def load_sizes() -> dict[int, tuple[dict[str, list[Row]], dict[str, str], dict[s
     for path in sorted(RESULTS_DIR.glob("latest-*.json")):
         raw = json.loads(path.read_text())
         rows = {k: [Row(**r) for r in group] for k, group in raw["results"].items()}
-        manifest = {**raw["manifest"], "repeat": raw.get("repeat")}
+        manifest = {**raw["manifest"], "repeat": raw.get("repeat"), "commit": raw.get("commit", {})}
         found[int(raw["entries"])] = (rows, raw["titles"], manifest)
     return found
 
@@ -834,6 +894,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes, args.merge = [], True
     only = {s for s in args.only.split(",") if s}
     args.workdir.mkdir(parents=True, exist_ok=True)
+    global MEMO_DIR
+    MEMO_DIR = args.workdir / "memo"
 
     def log(message: str) -> None:
         print(message, flush=True)
