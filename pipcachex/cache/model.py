@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -30,7 +29,7 @@ class Layout(str, enum.Enum):
     OTHER = "other"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CacheFile:
     """One file of an entry, with the stat figures taken while scanning."""
 
@@ -40,7 +39,7 @@ class CacheFile:
     atime: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CacheEntry:
     """One logical cache entry and everything known about it.
 
@@ -61,25 +60,24 @@ class CacheEntry:
     problem: str | None = None
     busy: bool = False
 
-    # Cached: listings sort, filter and total by these many times over.
-    @cached_property
-    def size(self) -> int:
-        """Bytes on disk of all the entry's files."""
-        return sum(f.size for f in self.files)
+    size: int = field(init=False, compare=False)
+    """Bytes on disk of all the entry's files."""
+    created: float = field(init=False, compare=False)
+    """When pip wrote the entry: the earliest modification time of its files."""
+    last_used: float = field(init=False, compare=False)
+    """When pip last wrote or read the entry: ``max(atime, mtime)`` over its files.
 
-    @cached_property
-    def created(self) -> float:
-        """When pip wrote the entry: the earliest modification time of its files."""
-        return min((f.mtime for f in self.files), default=0.0)
+    Only as good as the mount's atime updates (``relatime`` moves it at most once a day,
+    ``noatime`` never), so on a ``noatime`` mount this is the time the entry was written.
+    """
 
-    @cached_property
-    def last_used(self) -> float:
-        """When pip last wrote or read the entry: ``max(atime, mtime)`` over its files.
-
-        Only as good as the mount's atime updates (``relatime`` moves it at most once a day,
-        ``noatime`` never), so on a ``noatime`` mount this is the time the entry was written.
-        """
-        return max((max(f.atime, f.mtime) for f in self.files), default=0.0)
+    def __post_init__(self) -> None:
+        # Derived once: listings sort, filter and total by these many times over, and slots
+        # (a large cache holds 100,000 entries in memory) leave no room for a lazy cache.
+        object.__setattr__(self, "size", sum(f.size for f in self.files))
+        object.__setattr__(self, "created", min((f.mtime for f in self.files), default=0.0))
+        last = max((max(f.atime, f.mtime) for f in self.files), default=0.0)
+        object.__setattr__(self, "last_used", last)
 
     @property
     def paths(self) -> tuple[Path, ...]:

@@ -24,7 +24,7 @@ def render_list(output: Output, result: ListResult) -> None:
     if output.json_mode:
         document: dict[str, Any] = {
             "cache_dir": str(result.cache_dir),
-            "entries": [entry_json(e) for e in result.entries],
+            "entries": (entry_json(e) for e in result.entries),
         }
         if result.packages is not None:
             document["packages"] = [package_json(r) for r in result.packages]

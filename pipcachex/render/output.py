@@ -29,9 +29,26 @@ class Output:
     )
 
     def emit_json(self, document: Mapping[str, Any]) -> None:
-        """Print one JSON document with the schema version on stdout."""
+        """Print one JSON document with the schema version on stdout.
+
+        A top-level value that is an iterator (not a list) is streamed, one item a line, so
+        listing 100,000 entries never holds them all as JSON at once.
+        """
         payload = {"schema": SCHEMA_VERSION, **document}
-        sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+        write = sys.stdout.write
+        write("{")
+        for index, (key, value) in enumerate(payload.items()):
+            write(("\n" if index == 0 else ",\n") + f"  {json.dumps(key)}: ")
+            if isinstance(value, Iterator):
+                separator = "\n    "
+                write("[")
+                for item in value:
+                    write(separator + json.dumps(item))
+                    separator = ",\n    "
+                write("\n  ]" if separator != "\n    " else "]")
+            else:
+                write(json.dumps(value, indent=2).replace("\n", "\n  "))
+        write("\n}\n")
         sys.stdout.flush()
 
     def info(self, text: str) -> None:

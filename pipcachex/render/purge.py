@@ -81,7 +81,7 @@ def render_purge_result(
         output.emit_json(
             {
                 "dry_run": result.dry_run,
-                "removed": [entry_json(e) for e in result.removed],
+                "removed": (entry_json(e) for e in result.removed),
                 "removed_entries": len(result.removed),
                 "freed_bytes": result.freed_bytes,
                 "kept_entries": result.kept_entries,
