@@ -13,7 +13,7 @@ import typer
 from pipcachex import __version__
 from pipcachex.archive import Compression
 from pipcachex.backup import backup_entries, list_backups, resolve_archive
-from pipcachex.cache import Kind, scan_cache
+from pipcachex.cache import CacheWalk, Kind, scan_cache
 from pipcachex.check import check_after_purge, check_projects, parse_check_specs
 from pipcachex.errors import (
     EXIT_FAILURE,
@@ -221,8 +221,8 @@ def info_command(
     def body(output: Output) -> int:
         target = _target(common, output)
         with output.progress("Scanning cache") as bar:
-            scan = scan_cache(target.root, on_progress=bar.update)
-        render_info(output, cache_info(target, scan))
+            info = cache_info(target, CacheWalk(target.root, on_progress=bar.update))
+        render_info(output, info)
         return EXIT_OK
 
     _run(common, body)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from pipcachex.cache import CacheEntry, CacheScan, Kind, Layout
+from pipcachex.cache import CacheEntry, CacheScan, CacheWalk, Kind, Layout
 from pipcachex.errors import PipcachexError
 from pipcachex.selection import Selection
 from pipcachex.target import CacheTarget
@@ -114,24 +115,33 @@ def list_entries(
     return ListResult(scan.root, tuple(chosen), summary, scan.scanned_at)
 
 
-def summarise_packages(
-    entries: Iterable[CacheEntry], sort: SortKey = SortKey.NAME
+class _ProjectTally:
+    """Running totals of one project's entries."""
+
+    def __init__(self) -> None:
+        self.entries = 0
+        self.size = 0
+        self.versions: set[str] = set()
+        self.oldest = float("inf")
+        self.newest = 0.0
+
+    def add(self, entry: CacheEntry) -> None:
+        self.entries += 1
+        self.size += entry.size
+        if entry.version:
+            self.versions.add(entry.version)
+        self.oldest = min(self.oldest, entry.last_used)
+        self.newest = max(self.newest, entry.last_used)
+
+    def summary(self, package: str | None) -> PackageSummary:
+        versions = tuple(sorted(self.versions, key=_version_key))
+        return PackageSummary(package, self.entries, self.size, versions, self.oldest, self.newest)
+
+
+def _project_rows(
+    tallies: dict[str | None, _ProjectTally], sort: SortKey
 ) -> tuple[PackageSummary, ...]:
-    """Aggregate entries into one row per project."""
-    groups: dict[str | None, list[CacheEntry]] = defaultdict(list)
-    for entry in entries:
-        groups[entry.package].append(entry)
-    rows = [
-        PackageSummary(
-            package=name,
-            entries=len(members),
-            size=sum(e.size for e in members),
-            versions=tuple(sorted({e.version for e in members if e.version}, key=_version_key)),
-            oldest_use=min(e.last_used for e in members),
-            newest_use=max(e.last_used for e in members),
-        )
-        for name, members in groups.items()
-    ]
+    rows = [tally.summary(name) for name, tally in tallies.items()]
     if sort is SortKey.SIZE:
         rows.sort(key=lambda r: (-r.size, r.package or ""))
     elif sort is SortKey.AGE:
@@ -141,25 +151,23 @@ def summarise_packages(
     return tuple(rows)
 
 
-def _totals(entries: Sequence[CacheEntry]) -> Totals:
-    return Totals(len(entries), sum(e.size for e in entries))
+def summarise_packages(
+    entries: Iterable[CacheEntry], sort: SortKey = SortKey.NAME
+) -> tuple[PackageSummary, ...]:
+    """Aggregate entries into one row per project."""
+    tallies: dict[str | None, _ProjectTally] = defaultdict(_ProjectTally)
+    for entry in entries:
+        tallies[entry.package].add(entry)
+    return _project_rows(tallies, sort)
 
 
-def pip_figures(scan: CacheScan) -> PipFigures:
-    """Count what ``pip cache info`` counts: every file under the HTTP dirs, every built wheel."""
-    http = [f for e in scan.entries if e.layout in (Layout.HTTP, Layout.HTTP_V2) for f in e.files]
-    wheel_files = [f for e in scan.entries if e.layout is Layout.WHEELS for f in e.files]
-    wheels = [f for f in wheel_files if f.path.name.endswith(".whl") and "-" in f.path.name]
-    return PipFigures(
-        http_files=len(http),
-        http_size=sum(f.size for f in http),
-        wheels=len(wheels),
-        wheels_size=sum(f.size for f in wheel_files),
-    )
+def cache_info(target: CacheTarget, walk: CacheWalk) -> InfoResult:
+    """Summarise a cache as it is walked, holding totals rather than entries.
 
-
-def cache_info(target: CacheTarget, scan: CacheScan) -> InfoResult:
-    """Summarise a scanned cache: totals by kind and layout, damage, biggest projects."""
+    Totals by kind and layout, damage, the biggest projects, and the figures ``pip cache info``
+    prints, computed the way pip computes them (every file under the HTTP directories; every
+    ``*-*.whl`` under ``wheels/``).
+    """
     try:
         version = target.pip.version()
         pip_version: str | None = str(version)
@@ -168,21 +176,40 @@ def cache_info(target: CacheTarget, scan: CacheScan) -> InfoResult:
         if not target.explicit:
             raise
         pip_version = pip_layout = None  # --cache-dir works without a pip to ask
-    entries = list(scan.entries)
-    by_kind = {k.value: _totals([e for e in entries if e.kind is k]) for k in Kind}
-    by_layout = {lay.value: _totals([e for e in entries if e.layout is lay]) for lay in Layout}
-    attributed = [e for e in entries if e.package is not None]
-    largest = summarise_packages(attributed, SortKey.SIZE)[:10]
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_layout: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    projects: dict[str | None, _ProjectTally] = defaultdict(_ProjectTally)
+    http_files = http_size = wheels = wheels_size = 0
+    for entry in walk.entries():
+        for bucket in (by_kind[entry.kind.value], by_layout[entry.layout.value]):
+            bucket[0] += 1
+            bucket[1] += entry.size
+        if entry.package is not None:
+            projects[entry.package].add(entry)
+        if entry.layout in (Layout.HTTP, Layout.HTTP_V2):
+            http_files += len(entry.files)
+            http_size += entry.size
+        elif entry.layout is Layout.WHEELS:
+            wheels_size += entry.size
+            wheels += sum(1 for f in entry.files if fnmatchcase(f.path.name, "*-*.whl"))
+    order = {k.value: i for i, k in enumerate(Kind)} | {
+        lay.value: i for i, lay in enumerate(Layout)
+    }
+
+    def totals(buckets: dict[str, list[int]]) -> dict[str, Totals]:
+        return {k: Totals(*buckets[k]) for k in sorted(buckets, key=order.__getitem__)}
+
+    kinds = totals(by_kind)
     return InfoResult(
-        cache_dir=scan.root,
-        exists=scan.exists,
+        cache_dir=walk.root,
+        exists=walk.exists,
         pip_version=pip_version,
         pip_layout=pip_layout,
-        total=_totals(entries),
-        by_kind={k: v for k, v in by_kind.items() if v.entries},
-        by_layout={k: v for k, v in by_layout.items() if v.entries},
-        damaged=by_kind[Kind.DAMAGED.value],
-        largest_projects=largest,
-        pip_figures=pip_figures(scan),
-        unreadable=scan.unreadable,
+        total=Totals(sum(t.entries for t in kinds.values()), sum(t.size for t in kinds.values())),
+        by_kind=kinds,
+        by_layout=totals(by_layout),
+        damaged=kinds.get(Kind.DAMAGED.value, Totals()),
+        largest_projects=_project_rows(projects, SortKey.SIZE)[:10],
+        pip_figures=PipFigures(http_files, http_size, wheels, wheels_size),
+        unreadable=tuple(walk.unreadable),
     )

@@ -6,12 +6,13 @@ with its project, version, size and times.
 """
 
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
-from pipcachex.cache.scan import CacheScan, check_cache_dir, scan_cache
+from pipcachex.cache.scan import CacheScan, CacheWalk, check_cache_dir, scan_cache
 
 __all__ = [
     "CacheEntry",
     "CacheFile",
     "CacheScan",
+    "CacheWalk",
     "Kind",
     "Layout",
     "check_cache_dir",

@@ -105,18 +105,36 @@ def has_fresh_build(directory: Path) -> bool:
         return False
 
 
-def scan_cache(root: Path, *, on_progress: ProgressCallback | None = None) -> CacheScan:
-    """Read the whole cache under ``root`` into entries (an absent root is an empty cache).
+class CacheWalk:
+    """A scan as a stream, for summaries that need not hold 100,000 entries at once.
 
-    What attributing the HTTP entries found is memoised (see ``memo``) for the next scan.
+    Iterate ``entries()`` once; afterwards ``unreadable`` lists what could not be read, and the
+    attribution memo (see ``memo``) has been saved for the next scan.
     """
-    now = time.time()
-    exists = root.is_dir()
-    memo = AttributionMemo(root, memo_directory() if exists else None)
-    walker = _Walker(root, now, on_progress, memo)
-    entries = list(walker.entries()) if exists else []
-    memo.save()
-    return CacheScan(root, exists, tuple(entries), tuple(walker.unreadable), now)
+
+    def __init__(self, root: Path, on_progress: ProgressCallback | None = None) -> None:
+        self.root = root
+        self.scanned_at = time.time()
+        self.exists = root.is_dir()
+        self.unreadable: list[str] = []
+        self._on_progress = on_progress
+
+    def entries(self) -> Iterator[CacheEntry]:
+        """Every entry of the cache, layout by layout (nothing for an absent root)."""
+        if not self.exists:
+            return
+        memo = AttributionMemo(self.root, memo_directory())
+        walker = _Walker(self.root, self.scanned_at, self._on_progress, memo)
+        walker.unreadable = self.unreadable
+        yield from walker.entries()
+        memo.save()
+
+
+def scan_cache(root: Path, *, on_progress: ProgressCallback | None = None) -> CacheScan:
+    """Read the whole cache under ``root`` into entries (an absent root is an empty cache)."""
+    walk = CacheWalk(root, on_progress)
+    entries = tuple(walk.entries())
+    return CacheScan(root, walk.exists, entries, tuple(walk.unreadable), walk.scanned_at)
 
 
 def _cache_file(path: Path, info: os.stat_result) -> CacheFile:
