@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import lzma
-import os
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -414,20 +413,6 @@ def read_manifest(path: Path) -> Manifest:
     """Read only the manifest (the first member): cheap, for listing backups."""
     with ArchiveReader(path) as reader:
         return reader.manifest
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make renames in ``directory`` durable; file systems that cannot do it are left be."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def archive_files(paths: Sequence[Path]) -> list[Path]:

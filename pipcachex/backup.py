@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import tarfile
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,13 +27,13 @@ from pipcachex.archive import (
     Manifest,
     ManifestFile,
     archive_files,
-    fsync_directory,
     open_writer,
     read_manifest,
     sha256_of,
     write_manifest,
     write_member,
 )
+from pipcachex.atomic import atomic_output
 from pipcachex.cache import CacheEntry
 from pipcachex.cache.fileio import open_untouched
 from pipcachex.errors import PipcachexError, UsageError
@@ -218,26 +217,18 @@ def _write_atomically(
     compression: Compression,
     advance: Callable[[int], None],
 ) -> None:
-    # A hidden temp name in the same directory: never mistaken for a backup, and renamed in
-    # one step on the same file system once complete.
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    temp = Path(temp_name)
+    # A hidden ".partial" temp name: never mistaken for a backup while it is being written.
     try:
-        with os.fdopen(fd, "wb") as raw:
-            with open_writer(raw, compression, path.name) as tar:
-                write_manifest(tar, manifest)
-                for record, source in records:
-                    _copy_member(tar, record, source, advance)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(temp, path)
-        fsync_directory(path.parent)
-    except BaseException as exc:
-        temp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            reason = exc.strerror or str(exc)
-            raise BackupError(f"cannot write {path}: {reason}; no backup written") from None
-        raise
+        with (
+            atomic_output(path, suffix=".partial") as raw,
+            open_writer(raw, compression, path.name) as tar,
+        ):
+            write_manifest(tar, manifest)
+            for record, source in records:
+                _copy_member(tar, record, source, advance)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise BackupError(f"cannot write {path}: {reason}; no backup written") from None
 
 
 def _copy_member(

@@ -23,11 +23,11 @@ from pipcachex.archive import (
     ArchiveReader,
     Manifest,
     ManifestFile,
-    fsync_directory,
     read_manifest,
     sha256_of,
 )
 from pipcachex.archive import verify_archive as _verify_archive
+from pipcachex.atomic import fsync_directory
 from pipcachex.cache import CacheEntry, scan_cache
 from pipcachex.cache.fileio import open_untouched
 from pipcachex.deletion import delete_entries

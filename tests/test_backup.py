@@ -249,9 +249,15 @@ def _rewrite(archive: Path, dest: Path, edit: Any) -> Path:
     return dest
 
 
-def _flip_in_member(archive: Path, dest: Path) -> Path:
+def _first_cache_member_with_data(archive: Path) -> tarfile.TarInfo:
+    # Which member comes first depends on hashed names (the index's port is in the URLs), and
+    # an empty member (a redirect's body) has no data byte to damage.
     with tarfile.open(archive) as tar:
-        member = tar.getmembers()[3]
+        return next(m for m in tar.getmembers()[1:] if m.size > 1)
+
+
+def _flip_in_member(archive: Path, dest: Path) -> Path:
+    member = _first_cache_member_with_data(archive)
     data = bytearray(archive.read_bytes())
     data[member.offset_data + member.size // 2] ^= 0xFF
     dest.write_bytes(bytes(data))
@@ -269,8 +275,7 @@ def _flip_gz(archive: Path, dest: Path) -> Path:
 
 
 def _truncate_in_data(archive: Path, dest: Path) -> Path:
-    with tarfile.open(archive) as tar:
-        member = tar.getmembers()[3]
+    member = _first_cache_member_with_data(archive)
     dest.write_bytes(archive.read_bytes()[: member.offset_data + member.size // 2])
     return dest
 

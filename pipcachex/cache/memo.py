@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import msgpack
 from platformdirs import user_cache_dir
 
+from pipcachex.atomic import atomic_output
 from pipcachex.cache.identify import Identity
 from pipcachex.cache.model import Kind
 
@@ -119,13 +119,5 @@ class AttributionMemo:
         )
         with contextlib.suppress(OSError):  # the memo is an optimisation: never fail a command
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=".memo-", dir=self._path.parent)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(payload)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, self._path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
+            with atomic_output(self._path) as handle:
+                handle.write(payload)
