@@ -685,12 +685,16 @@ def _code_line(manifests: dict[int, dict[str, object]], sizes: list[int]) -> str
         if not isinstance(commits, dict) or not commits:
             continue
         by_commit: dict[str, list[str]] = {}
+        repeats = manifests[n].get("repeats")
         for group, commit in commits.items():
-            by_commit.setdefault(str(commit), []).append(group)
+            runs = repeats.get(group) if isinstance(repeats, dict) else None
+            by_commit.setdefault(str(commit), []).append(f"{group} x{runs}" if runs else group)
         parts.append(
             f"{n:,}: " + ", ".join(f"`{c}` ({', '.join(g)})" for c, g in sorted(by_commit.items()))
         )
-    return "- pipcachex code measured, by size: " + ("; ".join(parts) or "unknown")
+    return "- pipcachex commit measured and timed runs per group, by size: " + (
+        "; ".join(parts) or "unknown"
+    )
 
 
 def render(
@@ -712,23 +716,31 @@ def render(
         "- Caches: "
         + "; ".join(
             f"{n:,} entries = {int(str(manifests[n]['bytes'])) / 1e6:.0f} MB of files"
-            + (f" ({manifests[n]['repeat']} runs each)" if manifests[n].get("repeat") else "")
             for n in sizes
         ),
         _code_line(manifests, sizes),
         "",
         "Median of the runs; in brackets the ratio to the first command of the group, "
         "timed in the same run on the same cache. Peak RSS is the largest of the runs at the "
-        f"largest size ({largest:,}).",
+        f"largest size ({largest:,}), or at the largest size the command was run at.",
         "",
         "| Benchmark | Command | " + " | ".join(f"{n:,} entries" for n in sizes) + " | Peak RSS |",
         "|---|---|" + "---:|" * len(sizes) + "---:|",
     ]
     for key, title in titles.items():
-        labels = [r.label for r in by_size[largest].get(key, [])]
+        labels = list(dict.fromkeys(r.label for n in sizes for r in by_size[n].get(key, [])))
         for label in labels:
             cells = [_cell(_row(by_size[n], key, label)) for n in sizes]
             big = _row(by_size[largest], key, label)
+            if big is None or not big.rss_mib:  # not run at the largest size: the largest it was
+                big = next(
+                    (
+                        r
+                        for n in reversed(sizes)
+                        if (r := _row(by_size[n], key, label)) and r.rss_mib
+                    ),
+                    None,
+                )
             rss = f"{big.rss_mib:.0f} MiB" if big and big.rss_mib else ""
             lines.append(f"| {title} | `{label}` | " + " | ".join(cells) + f" | {rss} |")
     notes = [
@@ -828,6 +840,7 @@ def save_size(
         "titles": {**stored.get("titles", {}), **{k: titles[k] for k in rows}},
         "when": {**stored.get("when", {}), **dict.fromkeys(rows, stamp)},
         "commit": {**stored.get("commit", {}), **dict.fromkeys(rows, code_version())},
+        "repeats": {**stored.get("repeats", {}), **dict.fromkeys(rows, repeat)},
         "manifest": manifest,
         "results": {
             **stored.get("results", {}),
@@ -843,7 +856,11 @@ def load_sizes() -> dict[int, tuple[dict[str, list[Row]], dict[str, str], dict[s
     for path in sorted(RESULTS_DIR.glob("latest-*.json")):
         raw = json.loads(path.read_text())
         rows = {k: [Row(**r) for r in group] for k, group in raw["results"].items()}
-        manifest = {**raw["manifest"], "repeat": raw.get("repeat"), "commit": raw.get("commit", {})}
+        manifest = {
+            **raw["manifest"],
+            "commit": raw.get("commit", {}),
+            "repeats": raw.get("repeats", {}),
+        }
         found[int(raw["entries"])] = (rows, raw["titles"], manifest)
     return found
 
