@@ -823,6 +823,7 @@ def save_size(
     titles: dict[str, str],
     manifest: dict[str, object],
     repeat: int,
+    commits: dict[str, str],
 ) -> None:
     """Store one size's results in ``bench/results/latest-N.json`` (for ``--merge``).
 
@@ -839,7 +840,7 @@ def save_size(
         "repeat": repeat,
         "titles": {**stored.get("titles", {}), **{k: titles[k] for k in rows}},
         "when": {**stored.get("when", {}), **dict.fromkeys(rows, stamp)},
-        "commit": {**stored.get("commit", {}), **dict.fromkeys(rows, code_version())},
+        "commit": {**stored.get("commit", {}), **commits},
         "repeats": {**stored.get("repeats", {}), **dict.fromkeys(rows, repeat)},
         "manifest": manifest,
         "results": {
@@ -929,18 +930,20 @@ def main(argv: list[str] | None = None) -> int:
         _rmtree(scratch)
         scratch.mkdir()
         by_size[entries] = {}
+        commits: dict[str, str] = {}
         for group in build_groups(dest, scratch, entries):
             if only and group.key not in only:
                 continue
             titles[group.key] = group.title
             log(f"[{entries:,}] {group.title}")
+            commits[group.key] = code_version()  # the code the group's commands will run
             by_size[entries][group.key] = measure(group, args.repeat, entries, log)
             for row in by_size[entries][group.key]:
                 log(f"  {row.label:24} {_cell(row):>24} {row.note}")
         _rmtree(scratch)
         if args.clean:
             _rmtree(dest)
-        save_size(entries, by_size[entries], titles, manifests[entries], args.repeat)
+        save_size(entries, by_size[entries], titles, manifests[entries], args.repeat, commits)
     if args.merge:
         for entries, (rows, stored_titles, manifest) in load_sizes().items():
             by_size[entries], manifests[entries] = rows, manifest
