@@ -832,8 +832,9 @@ def save_size(
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"latest-{entries}.json"
     stored = json.loads(path.read_text()) if path.exists() else {}
-    if stored.get("manifest") != manifest:
-        stored = {}  # results of another cache: start afresh
+    same = ("entries", "seed", "generator_version")
+    if {k: stored.get("manifest", {}).get(k) for k in same} != {k: manifest.get(k) for k in same}:
+        stored = {}  # results of another kind of cache: start afresh
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     raw = {
         "entries": entries,
