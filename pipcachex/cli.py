@@ -12,9 +12,7 @@ import typer
 
 from pipcachex import __version__
 from pipcachex.archive import Compression
-from pipcachex.backup import backup_entries, list_backups, resolve_archive
-from pipcachex.cache import CacheWalk, Kind, scan_cache
-from pipcachex.check import check_after_purge, check_projects, parse_check_specs
+from pipcachex.cache import Kind
 from pipcachex.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -23,7 +21,7 @@ from pipcachex.errors import (
     PipcachexError,
     PipError,
 )
-from pipcachex.listing import SortKey, cache_info, list_entries
+from pipcachex.listing import SortKey
 from pipcachex.options import (
     CacheDirOption,
     DryRunOption,
@@ -37,25 +35,13 @@ from pipcachex.options import (
     VerboseOption,
     YesOption,
 )
-from pipcachex.purge import execute_purge, plan_purge, preview_purge
-from pipcachex.render import (
-    Output,
-    render_backup,
-    render_backups,
-    render_check,
-    render_info,
-    render_list,
-    render_purge_plan,
-    render_purge_result,
-    render_restore,
-    render_restore_plan,
-    render_verify,
-)
-from pipcachex.restore import apply_restore, dry_run_result, plan_restore
+from pipcachex.render.output import Output
 from pipcachex.selection import Selection, build_selection
 from pipcachex.target import CacheTarget, resolve_target
-from pipcachex.units import format_size, parse_age, parse_size
-from pipcachex.verify import fix_problems, verify_scan
+from pipcachex.units import parse_age, parse_size
+
+# Each command imports its own services and renderers when it runs, so that `--help`,
+# `--version` and every command start without loading what only the others need.
 
 app = typer.Typer(
     name="pipcachex",
@@ -197,6 +183,10 @@ def list_command(
     common = Common(cache_dir, python, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
+        from pipcachex.cache import scan_cache
+        from pipcachex.listing import list_entries
+        from pipcachex.render.listing import render_list
+
         selection = _selection(specs, kind, older_than, larger_than)
         target = _target(common, output)
         with output.progress("Scanning cache") as bar:
@@ -219,6 +209,10 @@ def info_command(
     common = Common(cache_dir, python, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
+        from pipcachex.cache import CacheWalk
+        from pipcachex.listing import cache_info
+        from pipcachex.render.listing import render_info
+
         target = _target(common, output)
         with output.progress("Scanning cache") as bar:
             info = cache_info(target, CacheWalk(target.root, on_progress=bar.update))
@@ -271,6 +265,12 @@ def purge_command(
     common = Common(cache_dir, python, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
+        from pipcachex.backup import backup_entries
+        from pipcachex.check import check_after_purge
+        from pipcachex.purge import execute_purge, plan_purge, preview_purge
+        from pipcachex.render.purge import render_purge_plan, render_purge_result
+        from pipcachex.units import format_size
+
         selection = _selection(specs, kind, older_than, larger_than)
         budget = parse_size(max_size, option="--max-size") if max_size is not None else None
         target = _target(common, output)
@@ -325,6 +325,10 @@ def verify_command(
     common = Common(cache_dir, python, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
+        from pipcachex.cache import scan_cache
+        from pipcachex.render.verify import render_verify
+        from pipcachex.verify import fix_problems, verify_scan
+
         target = _target(common, output)
         with output.progress("Scanning cache") as bar:
             scan = scan_cache(target.root, on_progress=bar.update)
@@ -372,6 +376,9 @@ def check_command(
     common = Common(cache_dir, python, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
+        from pipcachex.check import check_projects, parse_check_specs
+        from pipcachex.render.check import render_check
+
         parsed = parse_check_specs(specs or [])
         target = _target(common, output)
         with output.progress("Checking projects", total=len(parsed)) as bar:
@@ -417,6 +424,10 @@ def backup_command(
     common = Common(cache_dir, python, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
+        from pipcachex.backup import backup_entries
+        from pipcachex.cache import scan_cache
+        from pipcachex.render.backup import render_backup
+
         selection = _selection(specs, kind, older_than, larger_than)
         target = _target(common, output)
         with output.progress("Scanning cache") as bar:
@@ -455,6 +466,9 @@ def backups_command(
     common = Common(None, None, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
+        from pipcachex.backup import list_backups
+        from pipcachex.render.backup import render_backups
+
         render_backups(output, list_backups())
         return EXIT_OK
 
@@ -495,6 +509,10 @@ def restore_command(
     common = Common(cache_dir, python, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
+        from pipcachex.backup import resolve_archive
+        from pipcachex.render.backup import render_restore, render_restore_plan
+        from pipcachex.restore import apply_restore, dry_run_result, plan_restore
+
         path = resolve_archive(archive)
         target = _target(common, output)
         with output.progress("Verifying backup") as bar:

@@ -78,11 +78,18 @@ class _Deleter:
         self.stops = {self.root} | {self.root / name for name in _LAYOUT_DIRS}
         self.failed: list[DeletionProblem] = []
         self.removed_directories = 0
+        self._inside: dict[str, bool] = {}
 
     def inside(self, path: Path) -> bool:
         """Whether ``path``'s directory really lies within the root (no symlinked parents)."""
-        real_parent = os.path.realpath(path.parent)
-        return real_parent == self.real_root or real_parent.startswith(self.real_root + os.sep)
+        parent = str(path.parent)
+        known = self._inside.get(parent)
+        if known is None:
+            # One realpath per directory, not per file: it stats every component each time.
+            real_parent = os.path.realpath(parent)
+            known = real_parent == self.real_root or real_parent.startswith(self.real_root + os.sep)
+            self._inside[parent] = known
+        return known
 
     def unlink(self, member: CacheFile) -> bool:
         """Remove one file if it is still the scanned regular file; record why not otherwise."""
