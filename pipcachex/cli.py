@@ -114,8 +114,10 @@ def _selection(
     )
 
 
-def _target(common: Common, output: Output) -> CacheTarget:
-    return resolve_target(common.python, common.cache_dir, output.show_command)
+def _target(common: Common, output: Output, *, may_be_new: bool = False) -> CacheTarget:
+    return resolve_target(
+        common.python, common.cache_dir, output.show_command, may_be_new=may_be_new
+    )
 
 
 def _version_callback(value: bool) -> None:
@@ -514,7 +516,7 @@ def restore_command(
         from pipcachex.restore import apply_restore, dry_run_result, plan_restore
 
         path = resolve_archive(archive)
-        target = _target(common, output)
+        target = _target(common, output, may_be_new=True)
         with output.progress("Verifying backup") as bar:
             plan = plan_restore(target.root, path, replace=replace, on_progress=bar.update)
         if dry_run:

@@ -459,3 +459,12 @@ def test_interrupted_backup_leaves_nothing(cache_v2: Path, tmp_path: Path) -> No
     with pytest.raises(KeyboardInterrupt):
         backup_entries(cache_v2, scan_cache(cache_v2).entries, out, on_progress=interrupt)
     assert list(out.iterdir()) == []
+
+
+def test_restore_onto_a_fresh_machine_creates_the_cache_dir(cache_v2: Path, tmp_path: Path) -> None:
+    """A CI runner restoring yesterday's backup has no cache directory yet."""
+    document = backup(cache_v2, "--to", str(tmp_path / "cache.tar"))
+    fresh = tmp_path / "new-runner" / "pip-cache"
+    result = restore(fresh, document["archive"])
+    assert result.exit_code == 0, result.stderr
+    assert snapshot(fresh) == snapshot(cache_v2)
