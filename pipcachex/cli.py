@@ -114,6 +114,18 @@ def _selection(
     )
 
 
+def _warn_if_reads_leave_no_trace(
+    output: Output, target: CacheTarget, older_than: str | None
+) -> None:
+    from pipcachex.cache.fileio import reads_are_recorded
+
+    if older_than and target.exists and not reads_are_recorded(target.root):
+        output.warn(
+            f"{target.root} is on a noatime mount, where reading a file leaves no trace: "
+            "--older-than selects the entries written before then, used or not"
+        )
+
+
 def _target(common: Common, output: Output, *, may_be_new: bool = False) -> CacheTarget:
     return resolve_target(
         common.python, common.cache_dir, output.show_command, may_be_new=may_be_new
@@ -191,6 +203,7 @@ def list_command(
 
         selection = _selection(specs, kind, older_than, larger_than)
         target = _target(common, output)
+        _warn_if_reads_leave_no_trace(output, target, older_than)
         with output.progress("Scanning cache") as bar:
             scan = scan_cache(target.root, on_progress=bar.update)
         render_list(output, list_entries(scan, selection, sort, packages))
@@ -276,6 +289,7 @@ def purge_command(
         selection = _selection(specs, kind, older_than, larger_than)
         budget = parse_size(max_size, option="--max-size") if max_size is not None else None
         target = _target(common, output)
+        _warn_if_reads_leave_no_trace(output, target, older_than)
         with output.progress("Scanning cache") as bar:
             plan = plan_purge(target.root, selection, max_size=budget, on_progress=bar.update)
         render_purge_plan(output, plan, dry_run=dry_run)

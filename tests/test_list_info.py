@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cachefactory
@@ -208,3 +210,37 @@ def test_default_cache_dir_comes_from_pip(
     legacy = str(venv_with_pip("legacy") / "bin" / "python")
     info = invoke(["info", "--json", "--python", legacy], env=env).json
     assert info["pip_version"] == "23.2.1" and info["pip_writes_layout"] == "http"
+
+
+@pytest.fixture
+def noatime_dir(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs mounted noatime (this suite runs as root on its CI machine, which may mount)."""
+    mount_point = tmp_path / "noatime"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "noatime,size=64m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert mounted.returncode == 0, f"cannot mount a noatime tmpfs: {mounted.stderr}"
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_older_than_on_a_noatime_mount_says_it_means_written(
+    filled_cache_v2: Path, noatime_dir: Path, copy_cache: Callable[[Path], Path]
+) -> None:
+    cache = noatime_dir / "cache"
+    shutil.copytree(filled_cache_v2, cache, copy_function=shutil.copy2)
+    for command in ("list", "purge"):
+        dry_run = ["--dry-run"] if command == "purge" else []
+        warned = invoke([command, "--older-than", "30d", *dry_run, "--cache-dir", str(cache)])
+        assert warned.exit_code == 0, warned.stderr
+        assert "noatime mount" in warned.stderr and "written before" in warned.stderr
+    ordinary = invoke(
+        ["list", "--older-than", "30d", "--cache-dir", str(copy_cache(filled_cache_v2))]
+    )
+    assert "noatime mount" not in ordinary.stderr
