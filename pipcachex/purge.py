@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipcachex.cache import CacheEntry, Kind, Layout, scan_cache
-from pipcachex.cache.fileio import scandir_untouched
+from pipcachex.cache.scan import holds_more_than_pip_state
 from pipcachex.deletion import (
     DeletionProblem,
     delete_entries,
@@ -27,14 +27,12 @@ from pipcachex.deletion import (
     refusal_reason,
     remove_empty_directories,
 )
-from pipcachex.errors import UnsafeCacheError
 from pipcachex.listing import PackageSummary, SortKey, summarise_packages
 from pipcachex.pip_runner import PipPurgeResult, PipRunner
 from pipcachex.selection import Selection, least_recently_used
 
 #: Called with (entries done, entries in total) while scanning or deleting.
 PurgeProgress = Callable[[int, int | None], None]
-_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ def plan_purge(
     """
     full = selection.is_empty and max_size is None
     allow_unknown = full or Kind.UNKNOWN in selection.kinds
-    if not _has_content(root):
+    if not holds_more_than_pip_state(root):
         return PurgePlan(root, full, allow_unknown, (), (), (), 0, max_size, 0.0)
     ensure_deletable(root)
     scan = scan_cache(root, on_progress=(lambda n: on_progress(n, None)) if on_progress else None)
@@ -230,20 +228,6 @@ def _execute_full(plan: PurgePlan, pip: PipRunner, progress: Callable[[int], Non
         pip_version,
         len(report.removed),
     )
-
-
-def _has_content(root: Path) -> bool:
-    """Whether ``root`` exists and holds anything besides pip's own state."""
-    try:
-        with scandir_untouched(root) as listing:
-            names = {item.name for item in listing}
-    except FileNotFoundError:
-        return False
-    except NotADirectoryError:
-        raise UnsafeCacheError(f"refusing to delete anything: {root} is not a directory") from None
-    except OSError:
-        return True  # let ensure_deletable explain why it cannot be used
-    return bool(names - _STATE_NAMES)
 
 
 def _gone(entry: CacheEntry) -> bool:

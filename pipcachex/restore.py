@@ -57,11 +57,6 @@ class RestorePlan:
     remove: tuple[CacheEntry, ...]
     blocked: tuple[Problem, ...]
 
-    @property
-    def changes_anything(self) -> bool:
-        """Whether applying the plan would write or remove anything."""
-        return bool(self.add or self.remove)
-
 
 @dataclass(frozen=True)
 class RestoreResult:

@@ -22,9 +22,10 @@ from pipcachex.cache.httpmeta import RecordError, read_record
 from pipcachex.cache.identify import Identity, identify, parse_distribution_filename
 from pipcachex.cache.memo import AttributionMemo, memo_directory, stamp_of
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
-from pipcachex.errors import CacheError, UsageError
+from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
 
 STALE_SECONDS = 3600
+_PIP_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{56}$")
 _HTTP_LAYOUTS = {"http": Layout.HTTP, "http-v2": Layout.HTTP_V2}
 _FOREIGN_NAMES = {".git", ".ssh", ".bashrc", ".profile", "bin", "etc", "usr", "home"}
@@ -88,6 +89,20 @@ def foreign_reason(root: Path) -> str | None:
     if foreign:
         return f"{root} holds things pip never writes in a cache ({', '.join(foreign)})"
     return None
+
+
+def holds_more_than_pip_state(root: Path) -> bool:
+    """Whether ``root`` exists and holds anything besides pip's own state."""
+    try:
+        with scandir_untouched(root) as listing:
+            names = {item.name for item in listing}
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        raise UnsafeCacheError(f"refusing to delete anything: {root} is not a directory") from None
+    except OSError:
+        return True  # let ensure_deletable explain why it cannot be used
+    return bool(names - _PIP_STATE_NAMES)
 
 
 def has_fresh_build(directory: Path) -> bool:
@@ -179,7 +194,7 @@ class _Walker:
                 yield from self._http(item_path, _HTTP_LAYOUTS[name])
             elif name == "wheels" and is_dir:
                 yield from self._wheels(item_path)
-            elif name in ("selfcheck", "selfcheck.json"):
+            elif name in _PIP_STATE_NAMES:
                 for path, info in (
                     self._files(item_path) if is_dir else [(item_path, os.lstat(item_path))]
                 ):
