@@ -151,9 +151,13 @@ def _hash_files(
             except OSError as exc:
                 raise BackupError(f"cannot read {member.path}: {exc.strerror}") from None
             record = ManifestFile(
-                _relative(root, member.path), length, info.st_mtime_ns, info.st_atime_ns, digest
+                _relative(root, Path(member.path)),
+                length,
+                info.st_mtime_ns,
+                info.st_atime_ns,
+                digest,
             )
-            records.append((record, member.path))
+            records.append((record, Path(member.path)))
     return records
 
 

@@ -197,7 +197,7 @@ def _check_one(
 def _cache_step(cached: Sequence[CacheEntry]) -> Step:
     damaged = [e for e in cached if e.kind is Kind.DAMAGED]
     if damaged:
-        names = "; ".join(f"{e.path.name}: {e.problem}" for e in damaged)
+        names = "; ".join(f"{e.name}: {e.problem}" for e in damaged)
         return Step("cache", Status.FAILED, f"damaged entries in the cache ({names})")
     if not cached:
         return Step("cache", Status.PASSED, "no entries in the cache")

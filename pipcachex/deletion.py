@@ -31,7 +31,7 @@ _LAYOUT_DIRS = ("http", "http-v2", "wheels")
 class DeletionProblem:
     """A path that was not deleted, and why."""
 
-    path: Path
+    path: str
     reason: str
 
 
@@ -73,16 +73,16 @@ def refusal_reason(entry: CacheEntry, *, allow_unknown: bool) -> str | None:
 
 class _Deleter:
     def __init__(self, root: Path) -> None:
-        self.root = root.absolute()
+        self.root = str(root.absolute())
         self.real_root = os.path.realpath(self.root)
-        self.stops = {self.root} | {self.root / name for name in _LAYOUT_DIRS}
+        self.stops = {self.root} | {f"{self.root}/{name}" for name in _LAYOUT_DIRS}
         self.failed: list[DeletionProblem] = []
         self.removed_directories = 0
         self._inside: dict[str, bool] = {}
 
-    def inside(self, path: Path) -> bool:
+    def inside(self, path: str) -> bool:
         """Whether ``path``'s directory really lies within the root (no symlinked parents)."""
-        parent = str(path.parent)
+        parent = os.path.dirname(path)
         known = self._inside.get(parent)
         if known is None:
             # One realpath per directory, not per file: it stats every component each time.
@@ -118,37 +118,37 @@ class _Deleter:
             return False
         return True
 
-    def prune(self, directory: Path) -> None:
+    def prune(self, directory: str) -> None:
         """Remove ``directory`` and its parents while they are empty, stopping at a layout dir."""
         while directory not in self.stops and self.inside(directory):
-            if directory.is_symlink():
+            if os.path.islink(directory):
                 return
             try:
                 os.rmdir(directory)
             except OSError:
                 return
             self.removed_directories += 1
-            directory = directory.parent
+            directory = os.path.dirname(directory)
 
     def remove_tree_files(self, entry: CacheEntry) -> bool:
         """Remove a built-wheel directory's files, then its now empty subdirectories."""
         ok = all([self.unlink(member) for member in entry.files])
         directories = sorted(
-            {m.path.parent for m in entry.files} | {entry.path}, key=lambda p: -len(p.parts)
+            {m.directory for m in entry.files} | {entry.path}, key=lambda p: -p.count(os.sep)
         )
         for directory in directories:
-            if directory != entry.path and self.inside(directory) and not directory.is_symlink():
+            if directory != entry.path and self.inside(directory) and not os.path.islink(directory):
                 try:
                     os.rmdir(directory)
                     self.removed_directories += 1
                 except OSError:
                     pass
         self.prune(entry.path)
-        return ok and not entry.path.exists()
+        return ok and not os.path.exists(entry.path)
 
     def remove(self, entry: CacheEntry) -> bool:
         """Remove one entry's files in pip-safe order; return whether all of it is gone."""
-        if entry.layout is Layout.WHEELS and entry.path.is_dir():
+        if entry.layout is Layout.WHEELS and os.path.isdir(entry.path):
             if has_fresh_build(entry.path):
                 self.failed.append(
                     DeletionProblem(entry.path, "a pip started building here (left alone)")
@@ -162,13 +162,13 @@ class _Deleter:
             if not self.unlink(member):
                 ok = False
                 break
-        for parent in {m.path.parent for m in entry.files}:
+        for parent in {m.directory for m in entry.files}:
             self.prune(parent)
         return ok
 
 
 def remove_empty_directories(
-    root: Path, directories: Iterable[Path], *, root_checked: bool = False
+    root: Path, directories: Iterable[str | Path], *, root_checked: bool = False
 ) -> int:
     """Remove each of ``directories`` and its parents while empty, up to a layout directory.
 
@@ -178,7 +178,8 @@ def remove_empty_directories(
     if not root_checked:
         ensure_deletable(root)
     deleter = _Deleter(root)
-    for directory in sorted(set(directories), key=lambda p: -len(p.parts)):
+    paths = {os.path.abspath(directory) for directory in directories}
+    for directory in sorted(paths, key=lambda p: -p.count(os.sep)):
         deleter.prune(directory)
     return deleter.removed_directories
 
@@ -205,7 +206,7 @@ def delete_entries(
     refused: list[DeletionProblem] = []
     for done, entry in enumerate(entries, start=1):
         reason = refusal_reason(entry, allow_unknown=allow_unknown)
-        if reason is None and entry.path.absolute() == deleter.root:
+        if reason is None and os.path.abspath(entry.path) == deleter.root:
             reason = "the cache directory itself is never removed"
         if reason is not None:
             refused.append(DeletionProblem(entry.path, reason))

@@ -85,15 +85,15 @@ class InfoResult:
 
 def _entry_order(key: SortKey) -> Callable[[CacheEntry], tuple[Any, ...]]:
     if key is SortKey.SIZE:
-        return lambda e: (-e.size, e.package or "", str(e.path))
+        return lambda e: (-e.size, e.package or "", e.path)
     if key is SortKey.AGE:
-        return lambda e: (e.last_used, str(e.path))
+        return lambda e: (e.last_used, e.path)
     return lambda e: (
         e.package is None,
         e.package or "",
         _version_key(e.version),
         e.kind.value,
-        str(e.path),
+        e.path,
     )
 
 
@@ -191,7 +191,7 @@ def cache_info(target: CacheTarget, walk: CacheWalk) -> InfoResult:
             http_size += entry.size
         elif entry.layout is Layout.WHEELS:
             wheels_size += entry.size
-            wheels += sum(1 for f in entry.files if fnmatchcase(f.path.name, "*-*.whl"))
+            wheels += sum(1 for f in entry.files if fnmatchcase(f.name, "*-*.whl"))
     order = {k.value: i for i, k in enumerate(Kind)} | {
         lay.value: i for i, lay in enumerate(Layout)
     }

@@ -136,7 +136,7 @@ def plan_purge(
     if max_size is not None:
         chosen = least_recently_used(candidates, scan.total_size, max_size)
     else:
-        chosen = sorted(candidates, key=lambda e: str(e.path))
+        chosen = sorted(candidates, key=lambda e: e.path)
     chosen_ids = {id(e) for e in chosen}
     return PurgePlan(
         root=root,
@@ -212,7 +212,7 @@ def _execute_full(plan: PurgePlan, pip: PipRunner, progress: Callable[[int], Non
         plan.root, leftovers, allow_unknown=True, on_progress=progress, root_checked=True
     )
     pruned = remove_empty_directories(
-        plan.root, {f.parent for f in planned_files}, root_checked=True
+        plan.root, {os.path.dirname(f) for f in planned_files}, root_checked=True
     )
     removed = tuple(e for e in plan.remove if _gone(e))
     already_refused = {p.path for p in plan.refused}

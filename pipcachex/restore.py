@@ -150,7 +150,7 @@ def plan_restore(
         wanted = {r.path: r for r in manifest.files}
         same = {r.path for r in groups["identical"]}
         for entry in scan_cache(root).entries:
-            relative = [f.path.relative_to(root).as_posix() for f in entry.files]
+            relative = [Path(f.path).relative_to(root).as_posix() for f in entry.files]
             if not all(p in same for p in relative):
                 remove.append(entry)
                 # Files of a removed entry that the backup holds come back from the backup.

@@ -102,7 +102,7 @@ def least_recently_used(
     """Pick candidates, least recently used first, until ``total_size`` fits in ``budget``."""
     chosen: list[CacheEntry] = []
     excess = total_size - budget
-    for entry in sorted(candidates, key=lambda e: (e.last_used, str(e.path))):
+    for entry in sorted(candidates, key=lambda e: (e.last_used, e.path)):
         if excess <= 0:
             break
         chosen.append(entry)

@@ -24,7 +24,7 @@ ProgressCallback = Callable[[int, int], None]
 class Problem:
     """One damaged entry as reported: ``fixed`` is None until a fix was attempted."""
 
-    path: Path
+    path: str
     entry: CacheEntry
     problem: str
     fixed: bool | None = None
@@ -60,7 +60,7 @@ def verify_scan(
             found.append(_problem(damage))
         if on_progress is not None:
             on_progress(done, total)
-    found.sort(key=lambda p: str(p.path))
+    found.sort(key=lambda p: p.path)
     return VerifyResult(scan.root, deep, total, tuple(found), scan.unreadable)
 
 

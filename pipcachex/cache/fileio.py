@@ -17,10 +17,11 @@ from typing import BinaryIO
 
 _NOATIME = getattr(os, "O_NOATIME", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
 
 
 @contextmanager
-def open_untouched(path: Path) -> Iterator[BinaryIO]:
+def open_untouched(path: str | Path) -> Iterator[BinaryIO]:
     """Open ``path`` for binary reading so that reading it does not change its atime."""
     restore: tuple[int, int] | None = None
     try:
@@ -53,19 +54,27 @@ def scandir_untouched(directory: str | Path) -> Iterator[Iterator[os.DirEntry[st
     The entries' ``path`` is only their name (the listing is made from a descriptor): join
     ``directory / entry.name``. Use them only inside the ``with`` block.
     """
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
-    try:
-        fd = os.open(directory, flags | _NOATIME)
-    except PermissionError:
-        # O_NOATIME is refused on directories one does not own: list them the ordinary way.
-        if not _NOATIME:
-            raise
-        fd = os.open(directory, flags)
+    fd = open_directory_untouched(directory)
     try:
         with os.scandir(fd) as listing:
             yield listing
     finally:
         os.close(fd)
+
+
+def open_directory_untouched(directory: str | Path) -> int:
+    """A descriptor on ``directory`` for ``os.scandir(fd)`` that does not move its atime.
+
+    The caller closes it. The scanner lists a directory per entry or more, so it uses this
+    directly rather than through the ``scandir_untouched`` context manager.
+    """
+    try:
+        return os.open(directory, _DIRECTORY_FLAGS | _NOATIME)
+    except PermissionError:
+        # O_NOATIME is refused on directories one does not own: list them the ordinary way.
+        if not _NOATIME:
+            raise
+        return os.open(directory, _DIRECTORY_FLAGS)
 
 
 def window(base: BinaryIO, offset: int, length: int) -> BinaryIO:

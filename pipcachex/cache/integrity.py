@@ -20,7 +20,6 @@ import zipfile
 import zlib
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 from pipcachex.cache.fileio import open_untouched, window
@@ -48,7 +47,7 @@ class Damage:
     """One damaged entry: the file that is wrong (``path``) and what is wrong with it."""
 
     entry: CacheEntry
-    path: Path
+    path: str
     problem: str
 
 
@@ -77,10 +76,10 @@ def find_damage(entry: CacheEntry, *, deep: bool = False) -> Damage | None:
     return None
 
 
-def _culprit(entry: CacheEntry) -> Path:
+def _culprit(entry: CacheEntry) -> str:
     """The file a scanner-reported problem is about: the body for body problems, else the anchor."""
     problem = entry.problem or ""
-    body = next((f.path for f in entry.files if f.path.name.endswith(".body")), None)
+    body = next((f.path for f in entry.files if f.path.endswith(".body")), None)
     if body is not None and problem.startswith(("body", "index page")):
         return body
     zero = [f.path for f in entry.files if f.size == 0]
@@ -91,14 +90,14 @@ def _culprit(entry: CacheEntry) -> Path:
 
 def _check_wheel_dir(entry: CacheEntry, deep: bool) -> Damage | None:
     for member in entry.files:
-        if member.path.parent != entry.path:
+        if member.directory != entry.path:
             continue  # build directories are pip's business while it builds
-        if member.path.name.endswith(".whl"):
+        if member.path.endswith(".whl"):
             with open_untouched(member.path) as handle:
                 problem = _zip_problem(handle, deep)
             if problem is not None:
                 return Damage(entry, member.path, f"built wheel {problem}")
-        elif member.path.name == "origin.json":
+        elif member.name == "origin.json":
             with open_untouched(member.path) as handle:
                 raw = handle.read(_CHUNK * 4)
             try:
@@ -161,7 +160,7 @@ def _decompressed(handle: BinaryIO) -> io.BufferedIOBase | None:
 
 
 def _check_http(entry: CacheEntry, deep: bool) -> Damage | None:
-    body_file = next((f for f in entry.files if f.path.name.endswith(".body")), None)
+    body_file = next((f for f in entry.files if f.path.endswith(".body")), None)
     meta_size = next(f.size for f in entry.files if f.path == entry.path)
     with ExitStack() as stack:
         meta = stack.enter_context(open_untouched(entry.path))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 class Kind(str, enum.Enum):
@@ -31,12 +31,26 @@ class Layout(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class CacheFile:
-    """One file of an entry, with the stat figures taken while scanning."""
+    """One file of an entry, with the stat figures taken while scanning.
 
-    path: Path
+    ``path`` is absolute, a plain string: a large cache holds hundreds of thousands of these,
+    and a ``pathlib.Path`` costs several times the memory and time of the string it wraps.
+    """
+
+    path: str
     size: int
     mtime: float
     atime: float
+
+    @property
+    def name(self) -> str:
+        """The file's name (the last component of its path)."""
+        return os.path.basename(self.path)
+
+    @property
+    def directory(self) -> str:
+        """The directory the file is in."""
+        return os.path.dirname(self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +61,11 @@ class CacheEntry:
     built wheel, or the file itself. ``files`` are every file that belongs to it; deleting the
     entry means deleting exactly those (and, for a built wheel, its then empty directory).
     ``problem`` says why a damaged entry is damaged; ``busy`` marks something a pip is writing
-    right now (a fresh temp file or build directory), which nothing may delete.
+    right now (a fresh temp file or build directory), which nothing may delete. Paths are
+    absolute strings, as in ``CacheFile``.
     """
 
-    path: Path
+    path: str
     kind: Kind
     layout: Layout
     files: tuple[CacheFile, ...]
@@ -74,13 +89,28 @@ class CacheEntry:
     def __post_init__(self) -> None:
         # Derived once: listings sort, filter and total by these many times over, and slots
         # (a large cache holds 100,000 entries in memory) leave no room for a lazy cache.
-        object.__setattr__(self, "size", sum(f.size for f in self.files))
-        object.__setattr__(self, "created", min((f.mtime for f in self.files), default=0.0))
-        last = max((max(f.atime, f.mtime) for f in self.files), default=0.0)
+        # Plain loops: most entries have one or two files, and a scan builds 100,000 of them.
+        size = 0
+        created = last = 0.0
+        for number, member in enumerate(self.files):
+            size += member.size
+            used = member.atime if member.atime > member.mtime else member.mtime
+            if number == 0:
+                created, last = member.mtime, used
+            else:
+                created = member.mtime if member.mtime < created else created
+                last = used if used > last else last
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "created", created)
         object.__setattr__(self, "last_used", last)
 
     @property
-    def paths(self) -> tuple[Path, ...]:
+    def name(self) -> str:
+        """The last component of the entry's path."""
+        return os.path.basename(self.path)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
         """Absolute paths of the entry's files."""
         return tuple(f.path for f in self.files)
 

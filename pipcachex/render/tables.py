@@ -69,7 +69,7 @@ def entries_table(entries: Sequence[CacheEntry], now: float, title: str | None =
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for e in entries:
-        detail = e.problem or e.filename or _DESCRIPTIONS.get(e.kind) or e.path.name
+        detail = e.problem or e.filename or _DESCRIPTIONS.get(e.kind) or e.name
         table.add_row(
             e.package or "-",
             e.version or "-",
