@@ -151,6 +151,15 @@ def _project_rows(
     return tuple(rows)
 
 
+def _largest_projects(
+    tallies: dict[str | None, _ProjectTally], count: int
+) -> tuple[PackageSummary, ...]:
+    # Only the rows shown get their versions sorted: parsing every version of every project
+    # in a 100,000-entry cache took longer than the rest of the summary.
+    largest = sorted(tallies.items(), key=lambda item: (-item[1].size, item[0] or ""))[:count]
+    return tuple(tally.summary(name) for name, tally in largest)
+
+
 def summarise_packages(
     entries: Iterable[CacheEntry], sort: SortKey = SortKey.NAME
 ) -> tuple[PackageSummary, ...]:
@@ -176,22 +185,29 @@ def cache_info(target: CacheTarget, walk: CacheWalk) -> InfoResult:
         if not target.explicit:
             raise
         pip_version = pip_layout = None  # --cache-dir works without a pip to ask
-    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    by_layout: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    # Tallied per (kind, layout) and folded afterwards: this loop runs once per entry.
+    buckets: dict[tuple[Kind, Layout], list[int]] = defaultdict(lambda: [0, 0])
     projects: dict[str | None, _ProjectTally] = defaultdict(_ProjectTally)
     http_files = http_size = wheels = wheels_size = 0
+    http_layouts = (Layout.HTTP, Layout.HTTP_V2)
     for entry in walk.entries():
-        for bucket in (by_kind[entry.kind.value], by_layout[entry.layout.value]):
-            bucket[0] += 1
-            bucket[1] += entry.size
+        bucket = buckets[entry.kind, entry.layout]
+        bucket[0] += 1
+        bucket[1] += entry.size
         if entry.package is not None:
             projects[entry.package].add(entry)
-        if entry.layout in (Layout.HTTP, Layout.HTTP_V2):
+        if entry.layout in http_layouts:
             http_files += len(entry.files)
             http_size += entry.size
         elif entry.layout is Layout.WHEELS:
             wheels_size += entry.size
             wheels += sum(1 for f in entry.files if fnmatchcase(f.name, "*-*.whl"))
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_layout: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for (kind, layout), (count, size) in buckets.items():
+        for total in (by_kind[kind.value], by_layout[layout.value]):
+            total[0] += count
+            total[1] += size
     order = {k.value: i for i, k in enumerate(Kind)} | {
         lay.value: i for i, lay in enumerate(Layout)
     }
@@ -209,7 +225,7 @@ def cache_info(target: CacheTarget, walk: CacheWalk) -> InfoResult:
         by_kind=kinds,
         by_layout=totals(by_layout),
         damaged=kinds.get(Kind.DAMAGED.value, Totals()),
-        largest_projects=_project_rows(projects, SortKey.SIZE)[:10],
+        largest_projects=_largest_projects(projects, 10),
         pip_figures=PipFigures(http_files, http_size, wheels, wheels_size),
         unreadable=tuple(walk.unreadable),
     )
