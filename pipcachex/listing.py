@@ -88,13 +88,17 @@ def _entry_order(key: SortKey) -> Callable[[CacheEntry], tuple[Any, ...]]:
         return lambda e: (-e.size, e.package or "", e.path)
     if key is SortKey.AGE:
         return lambda e: (e.last_used, e.path)
-    return lambda e: (
-        e.package is None,
-        e.package or "",
-        _version_key(e.version),
-        e.kind.value,
-        e.path,
-    )
+    # One key per distinct version, shared by every entry of it: a Version object per entry
+    # made sorting a 100,000-entry listing hold tens of MB of keys at once.
+    version_keys: dict[str | None, tuple[int, Version | str]] = {}
+
+    def by_name(e: CacheEntry) -> tuple[Any, ...]:
+        version = version_keys.get(e.version)
+        if version is None:
+            version = version_keys[e.version] = _version_key(e.version)
+        return (e.package is None, e.package or "", version, e.kind.value, e.path)
+
+    return by_name
 
 
 def _version_key(version: str | None) -> tuple[int, Version | str]:

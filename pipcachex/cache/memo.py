@@ -2,8 +2,8 @@
 
 Attributing an HTTP entry means opening its metadata and peeking into its body; on a cache of
 100,000 entries that is most of a scan's cost, and the answer never changes while the files do
-not. The memo keeps each entry's answer keyed by its path relative to the cache root, stamped with
-the size, mtime (ns) and inode of its metadata and body files. pip never rewrites a file in place
+not. The memo keeps each entry's answer keyed by its layout and file name (see ``memo_key``),
+stamped with the size, mtime (ns) and inode of its metadata and body files. pip never rewrites a file in place
 (it writes a temporary file and renames it), so a changed entry always has a different stamp and
 is attributed afresh. Entries whose reading failed for a passing reason are never memoised.
 
@@ -25,7 +25,7 @@ from pipcachex.atomic import atomic_output
 from pipcachex.cache.identify import Identity
 from pipcachex.cache.model import Kind
 
-FORMAT = 2
+FORMAT = 3
 _TRANSIENT = ("cannot be read", "file vanished")
 _KINDS = {kind.value: kind for kind in Kind}
 Stamp = tuple[int, ...]
@@ -37,6 +37,20 @@ def memo_directory() -> Path | None:
     if configured is not None:
         return Path(configured) if configured else None
     return Path(user_cache_dir("pipcachex")) / "attribution"
+
+
+def memo_key(http_v2: bool, relative: str) -> bytes:
+    """The memo's key for the HTTP entry at ``relative`` (its path below the cache root).
+
+    An entry's file name is a 56-digit hex digest, so its 28 bytes (and the layout) stand for
+    the whole path at half the memory; an entry anywhere else keeps its path.
+    """
+    name = relative.rpartition("/")[2]
+    try:
+        digest = bytes.fromhex(name)
+    except ValueError:
+        return b"p" + relative.encode("utf-8", "surrogateescape")
+    return (b"2" if http_v2 else b"1") + digest
 
 
 def stamp_of(*infos: os.stat_result | None) -> Stamp:
@@ -61,9 +75,9 @@ class AttributionMemo:
         digest = hashlib.sha256(str(root.absolute()).encode()).hexdigest()[:32]
         self._path = directory / f"{digest}.msgpack" if directory is not None else None
         self._root = str(root.absolute())
-        self._known: dict[str, bytes] = {}
+        self._known: dict[bytes, bytes] = {}
         # What this scan saw, carried over or new: saving it forgets entries that are gone.
-        self._current: dict[str, bytes] = {}
+        self._current: dict[bytes, bytes] = {}
         self._dirty = False
         if self._path is not None:
             self._load()
@@ -83,7 +97,7 @@ class AttributionMemo:
             if isinstance(entries, dict):
                 self._known = entries
 
-    def lookup(self, key: str, stamp: Stamp) -> Identity | None:
+    def lookup(self, key: bytes, stamp: Stamp) -> Identity | None:
         """The memoised identity of the entry at ``key`` if its files still have ``stamp``."""
         packed = self._known.get(key)
         if type(packed) is not bytes:
@@ -98,7 +112,7 @@ class AttributionMemo:
         self._current[key] = packed
         return identity
 
-    def record(self, key: str, stamp: Stamp, identity: Identity) -> None:
+    def record(self, key: bytes, stamp: Stamp, identity: Identity) -> None:
         """Remember what attributing the entry at ``key`` found, unless it may change by itself."""
         self._dirty = True
         if identity.problem is not None and identity.problem.startswith(_TRANSIENT):

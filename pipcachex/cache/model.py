@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Kind(str, enum.Enum):
@@ -75,34 +75,35 @@ class CacheEntry:
     problem: str | None = None
     busy: bool = False
 
-    size: int = field(init=False, compare=False)
-    """Bytes on disk of all the entry's files."""
-    created: float = field(init=False, compare=False)
-    """When pip wrote the entry: the earliest modification time of its files."""
-    last_used: float = field(init=False, compare=False)
-    """When pip last wrote or read the entry: ``max(atime, mtime)`` over its files.
+    # size, created and last_used are computed on each use rather than stored: every caller
+    # reads them about once per entry, and three more slots and two floats per entry were
+    # a tenth of what a 100,000-entry listing holds in memory.
 
-    Only as good as the mount's atime updates (``relatime`` moves it at most once a day,
-    ``noatime`` never), so on a ``noatime`` mount this is the time the entry was written.
-    """
+    @property
+    def size(self) -> int:
+        """Bytes on disk of all the entry's files."""
+        total = 0
+        for member in self.files:
+            total += member.size
+        return total
 
-    def __post_init__(self) -> None:
-        # Derived once: listings sort, filter and total by these many times over, and slots
-        # (a large cache holds 100,000 entries in memory) leave no room for a lazy cache.
-        # Plain loops: most entries have one or two files, and a scan builds 100,000 of them.
-        size = 0
-        created = last = 0.0
-        for number, member in enumerate(self.files):
-            size += member.size
+    @property
+    def created(self) -> float:
+        """When pip wrote the entry: the earliest modification time of its files."""
+        return min((member.mtime for member in self.files), default=0.0)
+
+    @property
+    def last_used(self) -> float:
+        """When pip last wrote or read the entry: ``max(atime, mtime)`` over its files.
+
+        Only as good as the mount's atime updates (``relatime`` moves it at most once a day,
+        ``noatime`` never), so on a ``noatime`` mount this is the time the entry was written.
+        """
+        last = 0.0
+        for member in self.files:
             used = member.atime if member.atime > member.mtime else member.mtime
-            if number == 0:
-                created, last = member.mtime, used
-            else:
-                created = member.mtime if member.mtime < created else created
-                last = used if used > last else last
-        object.__setattr__(self, "size", size)
-        object.__setattr__(self, "created", created)
-        object.__setattr__(self, "last_used", last)
+            last = used if used > last else last
+        return last
 
     @property
     def name(self) -> str:

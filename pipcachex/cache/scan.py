@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from pipcachex.cache.fileio import (
 )
 from pipcachex.cache.httpmeta import RecordError, read_record
 from pipcachex.cache.identify import Identity, identify, parse_distribution_filename
-from pipcachex.cache.memo import AttributionMemo, memo_directory, stamp_of
+from pipcachex.cache.memo import AttributionMemo, memo_directory, memo_key, stamp_of
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
 from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
 
@@ -346,7 +347,7 @@ class _Walker:
             return self._orphan(path, info, "metadata without its body file")
         else:
             files = (_cache_file(path, info),)
-        key = path[self._root_prefix :]
+        key = memo_key(layout is Layout.HTTP_V2, path[self._root_prefix :])
         stamp = stamp_of(info, body_info)
         identity = self._memo.lookup(key, stamp)
         if identity is None:
@@ -362,8 +363,8 @@ class _Walker:
             identity.kind,
             layout,
             files,
-            package=identity.package,
-            version=identity.version,
+            package=_shared(identity.package),
+            version=_shared(identity.version),
             filename=identity.filename,
             problem=identity.problem,
         )
@@ -430,12 +431,18 @@ class _Walker:
         problem = "zero-byte wheel file" if any(w.size == 0 for w in wheels) else None
         return CacheEntry(
             kind=Kind.DAMAGED if problem else Kind.BUILT_WHEEL,
-            package=parsed[0],
-            version=parsed[1],
+            package=_shared(parsed[0]),
+            version=_shared(parsed[1]),
             filename=newest,
             problem=problem,
             **base,  # type: ignore[arg-type]
         )
+
+
+def _shared(value: str | None) -> str | None:
+    # Many entries name the same project and version: one string each instead of a copy per
+    # entry keeps a 100,000-entry listing several MB smaller.
+    return None if value is None else sys.intern(value)
 
 
 def _damaged_if(identity: Identity) -> Identity:
