@@ -3,9 +3,10 @@
 Attributing an HTTP entry means opening its metadata and peeking into its body; on a cache of
 100,000 entries that is most of a scan's cost, and the answer never changes while the files do
 not. The memo keeps each entry's answer keyed by its layout and file name (see ``memo_key``),
-stamped with the size, mtime (ns) and inode of its metadata and body files. pip never rewrites a file in place
-(it writes a temporary file and renames it), so a changed entry always has a different stamp and
-is attributed afresh. Entries whose reading failed for a passing reason are never memoised.
+stamped with the size, mtime (ns) and inode of its metadata and body files. pip never rewrites
+a file in place (it writes a temporary file and renames it), so a changed entry always has a
+different stamp and is attributed afresh. Entries whose reading failed for a passing reason
+are never memoised.
 
 The memo lives in pipcachex's own cache directory (``PIPCACHEX_MEMO_DIR`` overrides it; an empty
 value turns the memo off), never in pip's cache, and is written atomically.

@@ -339,10 +339,10 @@ class _Walker:
     ) -> CacheEntry:
         body_path = path + ".body"
         if body_info is not None:
-            files: tuple[CacheFile, ...] = (
-                _cache_file(path, info),
-                _cache_file(body_path, body_info),
+            body = CacheFile(
+                path, body_info.st_size, body_info.st_mtime, body_info.st_atime, ".body"
             )
+            files: tuple[CacheFile, ...] = (_cache_file(path, info), body)
         elif layout is Layout.HTTP_V2:
             return self._orphan(path, info, "metadata without its body file")
         else:
