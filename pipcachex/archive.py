@@ -15,10 +15,11 @@ manifest does not list are refused.
 from __future__ import annotations
 
 import enum
+import gzip
 import hashlib
-import io
 import json
 import lzma
+import os
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -72,7 +73,7 @@ DEFAULT_COMPRESSION = Compression.NONE
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManifestFile:
     """One cache file as recorded in the manifest (``path`` is relative to the cache root)."""
 
@@ -95,7 +96,11 @@ class ManifestFile:
 
 @dataclass(frozen=True)
 class Manifest:
-    """What a backup holds and where it came from."""
+    """What a backup holds and where it came from.
+
+    ``files`` is empty in the manifest of a backup just written (its records went straight
+    into the archive); ``file_count`` and ``size`` are always the backup's totals.
+    """
 
     created: str
     source_cache_dir: str
@@ -105,14 +110,19 @@ class Manifest:
     projects: tuple[dict[str, Any], ...]
     files: tuple[ManifestFile, ...]
     entries: int
+    file_count: int = -1
+    size: int = -1
+    digest: str = ""
+    """sha256 of the ``manifest.json`` this was read from (empty when not read from one)."""
 
-    @property
-    def size(self) -> int:
-        """Bytes of cache content the backup holds."""
-        return sum(f.size for f in self.files)
+    def __post_init__(self) -> None:
+        if self.file_count < 0:
+            object.__setattr__(self, "file_count", len(self.files))
+        if self.size < 0:
+            object.__setattr__(self, "size", sum(f.size for f in self.files))
 
-    def to_json(self) -> dict[str, Any]:
-        """The document stored as ``manifest.json``."""
+    def to_json(self, files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The document stored as ``manifest.json`` (``files`` instead of the records' own)."""
         return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -121,13 +131,26 @@ class Manifest:
             "pip_version": self.pip_version,
             "source_cache_dir": self.source_cache_dir,
             "compression": self.compression,
-            "totals": {"entries": self.entries, "files": len(self.files), "size": self.size},
+            "totals": {"entries": self.entries, "files": self.file_count, "size": self.size},
             "projects": list(self.projects),
-            "files": [f.to_json() for f in self.files],
+            "files": [f.to_json() for f in self.files] if files is None else files,
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> Manifest:
+    def from_bytes(cls, data: bytes, digest: str) -> Manifest:
+        """Parse and validate ``manifest.json``; anything malformed is an ArchiveError."""
+        try:
+            # File records become ManifestFiles as they are parsed: a large backup's manifest
+            # would otherwise pass through hundreds of thousands of short-lived dicts at once.
+            document = json.loads(data, object_hook=_file_record)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ArchiveError(
+                f"manifest.json is malformed ({type(exc).__name__}: {exc})"
+            ) from None
+        return cls.from_json(document, digest)
+
+    @classmethod
+    def from_json(cls, data: Any, digest: str = "") -> Manifest:
         """Validate a parsed ``manifest.json``; anything malformed is an ArchiveError."""
         try:
             if data.get("format") != FORMAT_NAME:
@@ -138,13 +161,7 @@ class Manifest:
                     f"(this pipcachex reads version {FORMAT_VERSION})"
                 )
             files = tuple(
-                ManifestFile(
-                    safe_relative_path(str(f["path"])),
-                    _int(f["size"]),
-                    _int(f["mtime_ns"]),
-                    _int(f["atime_ns"]),
-                    _digest(f["sha256"]),
-                )
+                f if isinstance(f, ManifestFile) else _file_record(dict(f), strict=True)
                 for f in data["files"]
             )
             return cls(
@@ -156,11 +173,25 @@ class Manifest:
                 projects=tuple(dict(p) for p in data["projects"]),
                 files=files,
                 entries=_int(data["totals"]["entries"]),
+                digest=digest,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ArchiveError(
                 f"manifest.json is malformed ({type(exc).__name__}: {exc})"
             ) from None
+
+
+def _file_record(item: dict[str, Any], *, strict: bool = False) -> Any:
+    """A JSON object that is a file record as a ManifestFile; any other object unchanged."""
+    if not strict and ("sha256" not in item or "path" not in item):
+        return item
+    return ManifestFile(
+        safe_relative_path(str(item["path"])),
+        _int(item["size"]),
+        _int(item["mtime_ns"]),
+        _int(item["atime_ns"]),
+        _digest(item["sha256"]),
+    )
 
 
 def _int(value: Any) -> int:
@@ -206,67 +237,150 @@ def sha256_of(stream: BinaryIO, on_bytes: BytesCallback | None = None) -> tuple[
     return digest.hexdigest(), length
 
 
-class _HashingReader(io.RawIOBase):
-    """Passes a file through to tarfile while hashing it, so what was written is what was hashed."""
+_BLOCK = tarfile.BLOCKSIZE
+_RECORD = tarfile.RECORDSIZE
+_OCTAL_LIMIT = 8**11
+#: What ``tarfile`` writes for a plain member: mode 0644, uid/gid 0, no owner names, ustar magic.
+_USTAR_TEMPLATE = bytes(
+    bytearray(100)
+    + b"0000644\0"
+    + b"0000000\0" * 2
+    + bytearray(24)
+    + b"        0"
+    + bytearray(100)
+    + b"ustar\x0000"
+    + bytearray(_BLOCK - 265)
+)
+_TEMPLATE_SUM = sum(_USTAR_TEMPLATE)
+_OCTAL_FIELDS_SUM = sum(_USTAR_TEMPLATE[124:148])
+#: Stands for a sha256 not known yet; the real digest has the same length, so it can be patched.
+PLACEHOLDER_DIGEST = "0" * 64
+#: Written buffered in pieces this large: one syscall per MiB, not three per member.
+_FLUSH_AT = 1 << 20
+MANIFEST_HEADER_SIZE = 3 * _BLOCK
 
-    def __init__(self, base: BinaryIO, on_bytes: BytesCallback | None) -> None:
-        super().__init__()
-        self._base = base
-        self._on_bytes = on_bytes
-        self.digest = hashlib.sha256()
 
-    def readable(self) -> bool:
-        """Always readable."""
-        return True
+def member_header(name: str, size: int, mtime: int) -> bytes:
+    """The tar header of a regular file member with mode 0644, as ``tarfile`` writes it.
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        """Read from the base file and hash what was read."""
-        data = self._base.read(len(buffer))
-        memoryview(buffer)[: len(data)] = data
-        self.digest.update(data)
-        if self._on_bytes is not None:
-            self._on_bytes(len(data))
-        return len(data)
-
-
-def open_writer(fileobj: IO[bytes], compression: Compression, name: str) -> tarfile.TarFile:
-    """Open a tar writer over ``fileobj`` (pax where needed: long names and the manifest digest).
-
-    ``name`` is the archive's final name, which gzip records in its header (not the temp name).
+    Cache paths are almost all short ASCII names, whose header is one ustar block built here
+    directly (``tarfile`` spends most of a small member's time on it); anything longer or wider
+    goes through ``tarfile`` for its pax records.
     """
-    options: dict[str, Any] = {}
-    if compression is Compression.GZ:
-        options["compresslevel"] = 1
-    elif compression is Compression.XZ:
-        options["preset"] = 6
-    mode: Any = "w" if compression is Compression.NONE else f"w:{compression.value}"
-    return tarfile.open(name, mode, fileobj=fileobj, format=tarfile.PAX_FORMAT, **options)
+    encoded = name.encode("utf-8", "surrogateescape")
+    if (
+        len(encoded) <= 100
+        and encoded.isascii()
+        and size < _OCTAL_LIMIT
+        and 0 <= mtime < _OCTAL_LIMIT
+    ):
+        block = bytearray(_USTAR_TEMPLATE)
+        block[: len(encoded)] = encoded
+        block[124:136] = b"%011o\0" % size
+        block[136:148] = b"%011o\0" % mtime
+        # The header checksum: the template's bytes plus those filled in.
+        checksum = _TEMPLATE_SUM + sum(block[:100]) + sum(block[124:148]) - _OCTAL_FIELDS_SUM
+        block[148:155] = b"%06o\0" % checksum
+        return bytes(block)
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    info.mtime = mtime
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
-def write_manifest(tar: tarfile.TarFile, manifest: Manifest) -> None:
-    """Write ``manifest.json`` as the first member, with its digest in a pax header."""
-    data = json.dumps(manifest.to_json(), indent=1).encode()
+def manifest_header(size: int, digest: str) -> bytes:
+    """The pax and ustar headers of ``manifest.json``: always ``MANIFEST_HEADER_SIZE`` bytes."""
     info = tarfile.TarInfo(MANIFEST_NAME)
-    info.size = len(data)
+    info.size = size
     info.mode = 0o644
     info.mtime = 0
-    info.pax_headers = {DIGEST_HEADER: DIGEST_PREFIX + hashlib.sha256(data).hexdigest()}
-    tar.addfile(info, io.BytesIO(data))
+    info.pax_headers = {DIGEST_HEADER: DIGEST_PREFIX + digest}
+    header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    assert len(header) == MANIFEST_HEADER_SIZE
+    return header
 
 
-def write_member(
-    tar: tarfile.TarFile, record: ManifestFile, source: BinaryIO, on_bytes: BytesCallback | None
-) -> str:
-    """Append one cache file; return the sha256 of the bytes actually written."""
-    info = tarfile.TarInfo(MEMBER_PREFIX + record.path)
-    info.size = record.size
-    info.mode = 0o644
-    # Whole seconds keep the header plain ustar (a fractional mtime costs a 1 KiB pax header per
-    # member, which more than doubles small files); the exact time is in the manifest.
-    info.mtime = record.mtime_ns // 1_000_000_000
-    reader = _HashingReader(source, on_bytes)
-    tar.addfile(info, reader)
-    return reader.digest.hexdigest()
+def padding(size: int) -> bytes:
+    """The NUL bytes that fill a member of ``size`` bytes up to a whole tar block."""
+    return bytes(-size % _BLOCK)
+
+
+def manifest_head(manifest: Manifest, files: int, size: int) -> bytes:
+    """``manifest.json`` up to its first file record (the rest: :func:`manifest_line`s, then
+    :data:`MANIFEST_TAIL`)."""
+    document = manifest.to_json(files=[])
+    document["totals"] = {"entries": manifest.entries, "files": files, "size": size}
+    text = json.dumps(document, indent=1)
+    # to_json puts "files" last, so its empty list closes the document: open it instead.
+    assert text.endswith('"files": []\n}')
+    return (text[: -len("]\n}")] + "\n").encode()
+
+
+def manifest_line(path: str, size: int, mtime_ns: int, atime_ns: int, sha256: str) -> bytes:
+    """One file record of ``manifest.json``, on a line of its own (``,`` separates them)."""
+    return (
+        f'{{"path": {json.dumps(path)}, "size": {size}, "mtime_ns": {mtime_ns}, '
+        f'"atime_ns": {atime_ns}, "sha256": "{sha256}"}}'
+    ).encode()
+
+
+MANIFEST_TAIL = b"\n]\n}"
+
+
+class ArchiveWriter:
+    """Writes the tar stream of a backup into ``raw``, compressed as asked.
+
+    The caller writes ``manifest.json`` first and then the members, header, data and padding;
+    ``offset`` counts tar bytes so far. An uncompressed archive can be patched afterwards in
+    place (:meth:`patch`): that is how the manifest, written before the files were read, gets
+    the digests computed while they were copied.
+    """
+
+    def __init__(self, raw: BinaryIO, compression: Compression, name: str) -> None:
+        self._raw = raw
+        # Closed by finish(); a failed backup discards its temp file, compressor state and all.
+        self._stream: BinaryIO | gzip.GzipFile | lzma.LZMAFile
+        if compression is Compression.GZ:
+            # The archive's final name, which gzip records in its header (not the temp name).
+            self._stream = gzip.GzipFile(filename=name, mode="wb", compresslevel=1, fileobj=raw)
+        elif compression is Compression.XZ:
+            self._stream = lzma.LZMAFile(raw, "w", preset=6)  # noqa: SIM115
+        else:
+            self._stream = raw
+        self.patchable = compression is Compression.NONE
+        self.offset = 0
+        self._buffer = bytearray()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes of the tar stream."""
+        self._buffer += data
+        self.offset += len(data)
+        if len(self._buffer) >= _FLUSH_AT:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._stream.write(self._buffer)
+            self._buffer.clear()
+
+    def finish(self) -> None:
+        """End the tar stream (two zero blocks, padded to a whole record) and the compression."""
+        end = 2 * _BLOCK
+        self.write(bytes(end + (-(self.offset + end) % _RECORD)))
+        self._flush()
+        if self._stream is not self._raw:
+            self._stream.close()
+        self._raw.flush()
+
+    def patch(self, offset: int, data: bytes | bytearray) -> None:
+        """Overwrite bytes already written (uncompressed archives only, after :meth:`finish`)."""
+        assert self.patchable and not self._buffer
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._raw.fileno(), view, offset)
+            view = view[written:]
+            offset += written
 
 
 # Errors a damaged or truncated archive raises while being decompressed and parsed.
@@ -309,8 +423,9 @@ class ArchiveReader:
     Streams the tar (``r|*``), so xz and gzip archives are decompressed once, front to back.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, known: Manifest | None = None) -> None:
         self.path = path
+        self._known = known
         self._file: BinaryIO | None = None
         self._tar: tarfile.TarFile | None = None
         self.manifest: Manifest
@@ -325,11 +440,16 @@ class ArchiveReader:
             stream = self._tar.extractfile(first)
             assert stream is not None  # a regular member always has a stream
             data = stream.read()
-            if DIGEST_PREFIX + hashlib.sha256(data).hexdigest() != first.pax_headers.get(
-                DIGEST_HEADER
-            ):
+            digest = hashlib.sha256(data).hexdigest()
+            if DIGEST_PREFIX + digest != first.pax_headers.get(DIGEST_HEADER):
                 raise ArchiveError(f"{self.path}: manifest.json does not match its checksum")
-            self.manifest = Manifest.from_json(json.loads(data))
+            if self._known is not None and self._known.digest == digest:
+                # The very manifest read before (a restore's second pass): no need to parse it.
+                self.manifest = self._known
+            else:
+                self.manifest = Manifest.from_bytes(data, digest)
+            del data
+            self._tar.members.clear()  # type: ignore[attr-defined]
         except BaseException as exc:
             self.close()
             if isinstance(exc, ArchiveError):
@@ -364,6 +484,8 @@ class ArchiveReader:
         seen: set[str] = set()
         try:
             while (info := self._tar.next()) is not None:
+                # tarfile keeps every header it read; nothing here looks back at them.
+                self._tar.members.clear()  # type: ignore[attr-defined]
                 record = self._check(info, expected, seen)
                 stream = self._tar.extractfile(info)
                 assert stream is not None
@@ -399,9 +521,18 @@ class ArchiveReader:
         return record
 
 
-def verify_archive(path: Path, on_bytes: BytesCallback | None = None) -> Manifest:
-    """Read the whole archive and check every member; return its manifest or raise ArchiveError."""
+def verify_archive(
+    path: Path,
+    on_bytes: BytesCallback | None = None,
+    on_manifest: Callable[[Manifest], None] | None = None,
+) -> Manifest:
+    """Read the whole archive and check every member; return its manifest or raise ArchiveError.
+
+    ``on_manifest`` hears the manifest as soon as it is read, before the members are checked.
+    """
     with ArchiveReader(path) as reader:
+        if on_manifest is not None:
+            on_manifest(reader.manifest)
         for member in reader.members():
             for chunk in member.chunks():
                 if on_bytes is not None:

@@ -1,19 +1,21 @@
 """Backing up cache entries into one verified archive, and listing the backups made.
 
 ``backup_entries`` is the one way to write a backup (``backup`` and ``purge --backup`` both use
-it). It reads every file twice: once to hash it, so the manifest with every sha256 can be the
-archive's first member, and once to copy it, hashing again to prove the copy is what the
-manifest promises. The archive is written to a hidden temp file beside its destination, fsynced
-and renamed only when complete, so a full disk, Ctrl-C or a file vanishing never leaves a
-finished-looking archive behind.
+it). An uncompressed archive reads every file once, hashing it while copying it, and then writes
+the digests into the manifest at the archive's front (see ``_write_archive``); a compressed one
+hashes every file first and copies it in a second read. The archive is written to a hidden temp
+file beside its destination, fsynced and renamed only when complete, so a full disk, Ctrl-C or a
+file vanishing never leaves a finished-looking archive behind.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import tarfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,21 +23,27 @@ import platformdirs
 
 from pipcachex import __version__
 from pipcachex.archive import (
+    CHUNK,
     DEFAULT_COMPRESSION,
+    MANIFEST_HEADER_SIZE,
+    MANIFEST_TAIL,
+    MEMBER_PREFIX,
+    PLACEHOLDER_DIGEST,
     ArchiveError,
+    ArchiveWriter,
     Compression,
     Manifest,
-    ManifestFile,
     archive_files,
-    open_writer,
+    manifest_head,
+    manifest_header,
+    manifest_line,
+    member_header,
+    padding,
     read_manifest,
-    sha256_of,
-    write_manifest,
-    write_member,
 )
 from pipcachex.atomic import atomic_output
 from pipcachex.cache import CacheEntry
-from pipcachex.cache.fileio import open_untouched
+from pipcachex.cache.model import CacheFile
 from pipcachex.errors import PipcachexError, UsageError
 from pipcachex.listing import summarise_packages
 
@@ -127,38 +135,135 @@ def resolve_destination(
     return path, chosen
 
 
-def _relative(root: Path, path: Path) -> str:
-    return path.relative_to(root).as_posix()
+_NOATIME = getattr(os, "O_NOATIME", 0)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
-def _hash_files(
-    root: Path, entries: Sequence[CacheEntry], progress: Callable[[int], None]
-) -> list[tuple[ManifestFile, Path]]:
-    records: list[tuple[ManifestFile, Path]] = []
+class _Changed(Exception):
+    """A cache file is not what it was a moment ago (a pip is using the cache)."""
+
+
+def _archive_order(entries: Sequence[CacheEntry]) -> Iterator[CacheFile]:
     for entry in entries:
         # An HTTP entry's body before its metadata: restore writes in archive order, and pip
         # sees the entry only once the metadata is there, by which time the body is complete.
-        for member in sorted(entry.files, key=lambda m: m.path == entry.path):
-            try:
-                with open_untouched(member.path) as stream:
-                    info = os.fstat(stream.fileno())
-                    digest, length = sha256_of(stream, progress)
-            except FileNotFoundError:
-                raise BackupError(
-                    f"{member.path} vanished while being backed up (is a pip using the cache?); "
-                    "no backup written"
-                ) from None
-            except OSError as exc:
-                raise BackupError(f"cannot read {member.path}: {exc.strerror}") from None
-            record = ManifestFile(
-                _relative(root, Path(member.path)),
-                length,
-                info.st_mtime_ns,
-                info.st_atime_ns,
-                digest,
-            )
-            records.append((record, Path(member.path)))
-    return records
+        anchor = os.fspath(entry.path)
+        yield from sorted(entry.files, key=lambda m: os.fspath(m.path) == anchor)
+
+
+class _Relative:
+    """Cache paths relative to the root, ``/``-separated, as the archive names them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.fspath(root)
+        self.prefix = os.path.join(self.root, "")
+
+    def __call__(self, path: str | os.PathLike[str]) -> str:
+        text = os.fspath(path)
+        if text.startswith(self.prefix):
+            relative = text[len(self.prefix) :]
+        else:
+            relative = os.path.relpath(text, self.root)
+        return relative if os.sep == "/" else relative.replace(os.sep, "/")
+
+
+class _Records:
+    """Per-file figures for the manifest, packed: a large cache has hundreds of thousands."""
+
+    def __init__(self) -> None:
+        self.sizes = array("q")
+        self.mtimes = array("q")
+        self.atimes = array("q")
+        self.digests = bytearray()
+
+    def add(self, info: os.stat_result) -> None:
+        self.sizes.append(info.st_size)
+        self.mtimes.append(info.st_mtime_ns)
+        self.atimes.append(info.st_atime_ns)
+
+    def digest(self, index: int) -> bytes:
+        return bytes(self.digests[32 * index : 32 * index + 32])
+
+    def set_digest(self, index: int, digest: bytes) -> None:
+        if len(self.digests) == 32 * index:
+            self.digests += digest
+        else:
+            self.digests[32 * index : 32 * index + 32] = digest
+
+
+def _read_file(
+    path: str,
+    expected: tuple[int, int] | None,
+    emit: Callable[[bytes], None] | None,
+    advance: Callable[[int], None],
+) -> tuple[os.stat_result, bytes]:
+    """Read a cache file once, without moving its atime; return its fstat and sha256.
+
+    With ``expected`` (size, mtime_ns), a file that no longer has them, or does not read back
+    exactly that many bytes, raises _Changed. ``emit`` receives the bytes as they are read.
+    """
+    restore_times: tuple[int, int] | None = None
+    try:
+        fd = os.open(path, _READ_FLAGS | _NOATIME)
+    except PermissionError:
+        # O_NOATIME is only allowed on files one owns: read normally, put the times back after.
+        if not _NOATIME:
+            raise
+        fd = -1
+    if fd < 0 or not _NOATIME:
+        if fd >= 0:
+            os.close(fd)
+        before = os.stat(path)
+        restore_times = (before.st_atime_ns, before.st_mtime_ns)
+        fd = os.open(path, _READ_FLAGS)
+    try:
+        info = os.fstat(fd)
+        size = info.st_size
+        if expected is not None and (size, info.st_mtime_ns) != expected:
+            raise _Changed
+        digest = hashlib.sha256()
+        remaining = size
+        while True:
+            # One byte more than expected: a short read is the end, a full one means it grew.
+            wanted = min(CHUNK, remaining + 1)
+            chunk = os.read(fd, wanted)
+            remaining -= len(chunk)
+            if remaining < 0:
+                raise _Changed
+            digest.update(chunk)
+            if emit is not None:
+                emit(chunk)
+            advance(len(chunk))
+            if len(chunk) < wanted:
+                break
+        if remaining:
+            raise _Changed
+        return info, digest.digest()
+    finally:
+        os.close(fd)
+        if restore_times is not None:
+            with suppress(OSError):
+                os.utime(path, ns=restore_times)
+
+
+def _read_or_fail(
+    path: str,
+    expected: tuple[int, int] | None,
+    emit: Callable[[bytes], None] | None,
+    advance: Callable[[int], None],
+) -> tuple[os.stat_result, bytes]:
+    try:
+        return _read_file(path, expected, emit, advance)
+    except FileNotFoundError:
+        raise BackupError(
+            f"{path} vanished while being backed up (is a pip using the cache?); no backup written"
+        ) from None
+    except _Changed:
+        raise BackupError(
+            f"{path} changed while being backed up (is a pip using the cache?); no backup written"
+        ) from None
+    except OSError as exc:
+        raise BackupError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def backup_entries(
@@ -174,14 +279,16 @@ def backup_entries(
 
     ``destination`` is a directory (a timestamped name is made in it), a file path that must not
     exist yet, or None for :func:`default_backup_dir`. Entries a pip is writing right now
-    (``busy``) are skipped and reported. ``on_progress(done, total)`` counts bytes read; every
-    file is read twice. Raises BackupError (nothing left behind) when anything goes wrong.
+    (``busy``) are skipped and reported. ``on_progress(done, total)`` counts bytes read: each
+    file is read once for an uncompressed archive, twice for a compressed one (see
+    :func:`_write_archive`). Raises BackupError (nothing left behind) when anything goes wrong.
     """
     root = root.absolute()
     now = datetime.now(timezone.utc)
     path, chosen = resolve_destination(destination, root, compression, now)
     kept = [e for e in entries if not e.busy]
-    total = 2 * sum(e.size for e in kept)
+    reads = 1 if chosen is Compression.NONE else 2
+    total = reads * sum(e.size for e in kept)
     done = 0
 
     def advance(count: int) -> None:
@@ -190,7 +297,6 @@ def backup_entries(
         if on_progress is not None:
             on_progress(done, max(total, done))
 
-    records = _hash_files(root, kept, advance)
     manifest = Manifest(
         created=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         source_cache_dir=str(root),
@@ -198,10 +304,19 @@ def backup_entries(
         pip_version=pip_version,
         compression=chosen.value,
         projects=tuple(_project_json(kept)),
-        files=tuple(r for r, _ in records),
+        files=(),
         entries=len(kept),
+        file_count=0,
+        size=0,
     )
-    _write_atomically(path, manifest, records, chosen, advance)
+    # A hidden ".partial" temp name: never mistaken for a backup while it is being written.
+    try:
+        with atomic_output(path, suffix=".partial") as raw:
+            writer = ArchiveWriter(raw, chosen, path.name)
+            manifest = _write_archive(writer, manifest, kept, _Relative(root), advance)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise BackupError(f"cannot write {path}: {reason}; no backup written") from None
     return BackupResult(
         path, path.stat().st_size, chosen, manifest, tuple(e for e in entries if e.busy)
     )
@@ -214,46 +329,111 @@ def _project_json(entries: Sequence[CacheEntry]) -> list[dict[str, object]]:
     ]
 
 
-def _write_atomically(
-    path: Path,
+def _write_archive(
+    writer: ArchiveWriter,
     manifest: Manifest,
-    records: Sequence[tuple[ManifestFile, Path]],
-    compression: Compression,
+    entries: Sequence[CacheEntry],
+    relative: _Relative,
     advance: Callable[[int], None],
-) -> None:
-    # A hidden ".partial" temp name: never mistaken for a backup while it is being written.
-    try:
-        with (
-            atomic_output(path, suffix=".partial") as raw,
-            open_writer(raw, compression, path.name) as tar,
-        ):
-            write_manifest(tar, manifest)
-            for record, source in records:
-                _copy_member(tar, record, source, advance)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise BackupError(f"cannot write {path}: {reason}; no backup written") from None
+) -> Manifest:
+    """Write ``manifest.json`` and then every file of ``entries``; return the manifest written.
 
+    The manifest comes first but lists every file's sha256. An uncompressed archive is written
+    in one read of each file: the manifest goes in with placeholder digests (sizes and times
+    from a ``stat`` of each file), the files are hashed while they are copied, and the finished
+    manifest is then written over the placeholder, which has exactly its length. A compressed
+    stream cannot be rewritten, so there each file is read twice: to hash it, then to copy it.
+    Either way a file whose size or mtime moves, or whose bytes differ between the reads, stops
+    the backup.
+    """
+    # References to the paths the entries hold already: no new object per file.
+    paths = [os.fspath(member.path) for member in _archive_order(entries)]
+    records = _Records()
+    for index, name in enumerate(paths):
+        if writer.patchable:
+            try:
+                records.add(os.stat(name))
+            except FileNotFoundError:
+                raise BackupError(
+                    f"{name} vanished while being backed up (is a pip using the cache?); "
+                    "no backup written"
+                ) from None
+            except OSError as exc:
+                raise BackupError(f"cannot read {name}: {exc.strerror or exc}") from None
+        else:
+            info, digest = _read_or_fail(name, None, None, advance)
+            records.add(info)
+            records.set_digest(index, digest)
+    count = len(records.sizes)
+    manifest = replace(manifest, file_count=count, size=sum(records.sizes))
+    head = manifest_head(manifest, count, manifest.size)
 
-def _copy_member(
-    tar: tarfile.TarFile, record: ManifestFile, source: Path, advance: Callable[[int], None]
-) -> None:
-    try:
-        with open_untouched(source) as stream:
-            digest = write_member(tar, record, stream, advance)
-    except FileNotFoundError:
-        raise BackupError(
-            f"{source} vanished while being backed up (is a pip using the cache?); "
-            "no backup written"
-        ) from None
-    except OSError as exc:
-        if exc.filename is not None or "unexpected end of data" not in str(exc):
-            raise
-        digest = ""
-    if digest != record.sha256:
-        raise BackupError(
-            f"{source} changed while being backed up (is a pip using the cache?); no backup written"
-        )
+    def manifest_chunks(placeholder: bool) -> Iterator[bytes]:
+        yield head
+        for index, name in enumerate(paths):
+            digest = PLACEHOLDER_DIGEST if placeholder else records.digest(index).hex()
+            line = manifest_line(
+                relative(name),
+                records.sizes[index],
+                records.mtimes[index],
+                records.atimes[index],
+                digest,
+            )
+            yield line if index == count - 1 else line + b",\n"
+        yield MANIFEST_TAIL
+
+    if writer.patchable:
+        writer.write(manifest_header(0, PLACEHOLDER_DIGEST))
+        length = 0
+        for chunk in manifest_chunks(placeholder=True):
+            writer.write(chunk)
+            length += len(chunk)
+    else:
+        hasher = hashlib.sha256()
+        length = 0
+        for chunk in manifest_chunks(placeholder=False):
+            hasher.update(chunk)
+            length += len(chunk)
+        writer.write(manifest_header(length, hasher.hexdigest()))
+        for chunk in manifest_chunks(placeholder=False):
+            writer.write(chunk)
+    writer.write(padding(length))
+
+    for index, name in enumerate(paths):
+        size = records.sizes[index]
+        mtime_ns = records.mtimes[index]
+        # Whole seconds keep the header plain ustar (a fractional mtime costs a 1 KiB pax
+        # header per member, which more than doubles small files); the exact time is in the
+        # manifest.
+        writer.write(member_header(MEMBER_PREFIX + relative(name), size, mtime_ns // 1_000_000_000))
+        _, digest = _read_or_fail(name, (size, mtime_ns), writer.write, advance)
+        if writer.patchable:
+            records.set_digest(index, digest)
+        elif digest != records.digest(index):
+            raise BackupError(
+                f"{name} changed while being backed up (is a pip using the cache?); "
+                "no backup written"
+            )
+        writer.write(padding(size))
+    writer.finish()
+
+    if writer.patchable:
+        hasher = hashlib.sha256()
+        pending = bytearray()
+        offset = MANIFEST_HEADER_SIZE
+        for chunk in manifest_chunks(placeholder=False):
+            hasher.update(chunk)
+            pending += chunk
+            if len(pending) >= CHUNK:
+                writer.patch(offset, pending)
+                offset += len(pending)
+                pending.clear()
+        writer.patch(offset, pending)
+        offset += len(pending)
+        if offset - MANIFEST_HEADER_SIZE != length:
+            raise AssertionError("the finished manifest does not fit its placeholder")
+        writer.patch(0, manifest_header(length, hasher.hexdigest()))
+    return manifest
 
 
 def list_backups(directory: Path | None = None) -> BackupList:

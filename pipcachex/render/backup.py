@@ -24,7 +24,7 @@ def _manifest_json(manifest: Manifest) -> dict[str, Any]:
         "pip_version": manifest.pip_version,
         "compression": manifest.compression,
         "entries": manifest.entries,
-        "files": len(manifest.files),
+        "files": manifest.file_count,
         "size": manifest.size,
     }
 
@@ -45,7 +45,7 @@ def render_backup(output: Output, result: BackupResult) -> None:
         return
     output.out.print(str(result.archive), markup=False)
     output.info(
-        f"Backed up {manifest.entries} entries ({len(manifest.files)} files, "
+        f"Backed up {manifest.entries} entries ({manifest.file_count} files, "
         f"{format_size(manifest.size)}) from {manifest.source_cache_dir} into "
         f"{result.archive.name} ({format_size(result.archive_size)}, "
         f"compression {result.compression.value})"
