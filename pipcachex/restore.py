@@ -5,16 +5,19 @@ anything is decided, so a damaged archive changes nothing. It then compares each
 with the cache: missing ones are to be added, identical ones skipped, different ones kept as they
 are (merge) or, with ``replace``, their entries removed and rewritten from the backup together
 with every entry the backup does not hold. ``apply_restore`` reads the archive a second time and
-writes each file to a temp file in its directory, fsynced, with its recorded times, then
-``os.replace``s it in. Removals go through ``pipcachex.deletion``, the only code that deletes.
+writes each file to a temp file in its directory with its recorded times; once a batch of them
+is on disk (one ``sync`` for the batch on Linux, an fsync per file elsewhere) each is
+``os.replace``d in. Removals go through ``pipcachex.deletion``, the only code that deletes.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import stat
-import tempfile
+import sys
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +26,6 @@ from pipcachex.archive import (
     ArchiveReader,
     Manifest,
     ManifestFile,
-    read_manifest,
     sha256_of,
 )
 from pipcachex.archive import verify_archive as _verify_archive
@@ -33,6 +35,15 @@ from pipcachex.cache.fileio import open_untouched
 from pipcachex.deletion import delete_entries
 
 ProgressCallback = Callable[[int, int], None]
+
+#: Linux's sync(2) returns once everything is on disk, so one call makes a whole batch of temp
+#: files durable; elsewhere (macOS's returns at once) each temp file is fsynced as it is written.
+_SYNC_IN_BATCHES = sys.platform.startswith("linux")
+#: A batch ends at whichever comes first: bounded leftovers after a crash, bounded dirty memory.
+BATCH_FILES = 4096
+BATCH_BYTES = 256 << 20
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_TEMP_FLAGS |= getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
@@ -77,21 +88,36 @@ class RestoreResult:
         return not self.problems
 
 
-def _obstacle(root: Path, relative: str) -> str | None:
-    """Say why ``root/relative`` cannot be written safely (a symlink or file on the way)."""
-    current = root
-    for part in relative.split("/")[:-1]:
-        current = current / part
-        try:
-            info = os.lstat(current)
-        except FileNotFoundError:
-            return None
-        if not stat.S_ISDIR(info.st_mode):
-            return f"{current} is not a directory (a link or file is in the way)"
-    return None
+class _Obstacles:
+    """Says why a file cannot be written safely: a symlink or file where a directory should be.
+
+    Files share directories, so each directory is looked at once per pass.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._known: dict[str, str | None] = {"": None}
+
+    def __call__(self, relative: str) -> str | None:
+        directory = relative.rpartition("/")[0]
+        if directory in self._known:
+            return self._known[directory]
+        parent = directory.rpartition("/")[0]
+        reason = self._known[parent] if parent in self._known else self(directory)
+        if reason is None:
+            current = os.path.join(self.root, directory)
+            try:
+                info = os.lstat(current)
+            except FileNotFoundError:
+                pass
+            else:
+                if not stat.S_ISDIR(info.st_mode):
+                    reason = f"{current} is not a directory (a link or file is in the way)"
+        self._known[directory] = reason
+        return reason
 
 
-def _compare(path: Path, record: ManifestFile) -> str:
+def _compare(path: str, record: ManifestFile) -> str:
     """Classify the cache's file against the record: missing, identical, different or blocked."""
     try:
         info = os.lstat(path)
@@ -109,6 +135,16 @@ def _compare(path: Path, record: ManifestFile) -> str:
     return "identical" if digest == record.sha256 else "different"
 
 
+def _relative_to(root: str) -> Callable[[str], str]:
+    prefix = os.path.join(root, "")
+
+    def relative(path: str) -> str:
+        text = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
+        return text if os.sep == "/" else text.replace(os.sep, "/")
+
+    return relative
+
+
 def plan_restore(
     root: Path,
     archive: Path,
@@ -121,8 +157,12 @@ def plan_restore(
     Raises ArchiveError, before anything is decided, when the archive is damaged in any way.
     """
     root = root.absolute()
-    total = read_manifest(archive).size
+    total = 0
     done = 0
+
+    def learn_total(manifest: Manifest) -> None:
+        nonlocal total
+        total = manifest.size
 
     def advance(count: int) -> None:
         nonlocal done
@@ -130,16 +170,18 @@ def plan_restore(
         if on_progress is not None:
             on_progress(done, max(done, total))
 
-    manifest = _verify_archive(archive, advance)
+    manifest = _verify_archive(archive, advance, learn_total)
     groups: dict[str, list[ManifestFile]] = {
         "missing": [],
         "identical": [],
         "different": [],
     }
     blocked: list[Problem] = []
+    top = os.fspath(root)
+    obstacle = _Obstacles(top)
     for record in manifest.files:
-        reason = _obstacle(root, record.path)
-        state = "blocked" if reason else _compare(root / record.path, record)
+        reason = obstacle(record.path)
+        state = "blocked" if reason else _compare(os.path.join(top, record.path), record)
         if state == "blocked":
             blocked.append(Problem(record.path, reason or "something other than a file is there"))
         else:
@@ -149,8 +191,9 @@ def plan_restore(
     if replace and root.is_dir():
         wanted = {r.path: r for r in manifest.files}
         same = {r.path for r in groups["identical"]}
+        to_relative = _relative_to(top)
         for entry in scan_cache(root).entries:
-            relative = [Path(f.path).relative_to(root).as_posix() for f in entry.files]
+            relative = [to_relative(os.fspath(f.path)) for f in entry.files]
             if not all(p in same for p in relative):
                 remove.append(entry)
                 # Files of a removed entry that the backup holds come back from the backup.
@@ -211,10 +254,16 @@ def apply_restore(plan: RestorePlan, on_progress: ProgressCallback | None = None
 
 
 class _Writer:
-    """The second pass over the archive: writes the planned files as their members go by."""
+    """The second pass over the archive: writes the planned files as their members go by.
+
+    Each file goes to a temp file beside its target and waits in a batch; once the batch is on
+    disk, each temp file is renamed over its target (if the cache still lacks that file). A crash
+    leaves complete files and, at worst, one batch of ``.<name>.<random>.restore.tmp`` files.
+    """
 
     def __init__(self, plan: RestorePlan, on_progress: ProgressCallback | None) -> None:
         self.plan = plan
+        self.root = os.fspath(plan.root)
         self.todo = {r.path for r in plan.add}
         self.total = sum(r.size for r in plan.add)
         self.done = 0
@@ -223,61 +272,130 @@ class _Writer:
         self.kept: list[str] = []
         self.identical = 0
         self.problems: list[Problem] = []
-        self.directories: set[Path] = set()
+        self.directories: set[str] = set()
+        self.obstacle = _Obstacles(self.root)
+        self.made: set[str] = set()
+        self.batch: list[tuple[str, str, ManifestFile]] = []
+        self.batch_bytes = 0
+        self.renamed = False
+        self._token = secrets.token_hex(4)
+        self._counter = 0
 
     def run(self) -> None:
         if not self.todo:
             return
-        with ArchiveReader(self.plan.archive) as reader:
-            for member in reader.members():
-                if member.record.path in self.todo:
-                    self._restore(member.record, member.chunks())
-        for directory in self.directories:
-            fsync_directory(directory)
+        try:
+            with ArchiveReader(self.plan.archive, self.plan.manifest) as reader:
+                for member in reader.members():
+                    if member.record.path in self.todo:
+                        self._stage(member.record, member.chunks())
+                        if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
+                            self._commit()
+            self._commit()
+        finally:
+            # Whatever stopped the pass (a damaged archive, Ctrl-C), no temp file stays behind.
+            for temp, _, _ in self.batch:
+                _unlink(temp)
+            self.batch.clear()
+        if self.renamed:
+            _make_renames_durable(self.directories)
 
-    def _restore(self, record: ManifestFile, chunks: Iterable[bytes]) -> None:
-        root = self.plan.root
-        target = root / record.path
-        reason = _obstacle(root, record.path)
+    def _stage(self, record: ManifestFile, chunks: Iterable[bytes]) -> None:
+        """Write one file to a temp file beside its target and add it to the batch."""
+        reason = self.obstacle(record.path)
         if reason is not None:
             self.problems.append(Problem(record.path, reason))
             return
+        target = os.path.join(self.root, record.path)
+        directory = os.path.dirname(target)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp_name = tempfile.mkstemp(
-                prefix=f".{target.name}.", suffix=".restore.tmp", dir=target.parent
-            )
+            if directory not in self.made:
+                os.makedirs(directory, exist_ok=True)
+                self.made.add(directory)
+            temp, fd = self._create_temp(directory, os.path.basename(target))
         except OSError as exc:
             self.problems.append(Problem(record.path, exc.strerror or str(exc)))
             return
-        temp = Path(temp_name)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb", buffering=0) as out:
                 for chunk in chunks:
-                    out.write(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[out.write(view) or 0 :]
                     self._advance(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
-            os.utime(temp, ns=(record.atime_ns, record.mtime_ns))
-            # The cache may have changed since the plan (a pip ran, or a removal was refused):
-            # a file that is there now is compared again and never overwritten if different.
-            state = _compare(target, record)
-            if state == "missing":
-                os.replace(temp, target)
-                self.directories.add(target.parent)
-                self.added.append(record.path)
-            elif state == "identical":
-                self.identical += 1
-            else:
-                self.kept.append(record.path)
+                os.utime(
+                    out.fileno() if os.utime in os.supports_fd else temp,
+                    ns=(record.atime_ns, record.mtime_ns),
+                )
+                if not _SYNC_IN_BATCHES:
+                    os.fsync(out.fileno())
         except ArchiveError:
+            _unlink(temp)
             raise
         except OSError as exc:
+            _unlink(temp)
             self.problems.append(Problem(record.path, exc.strerror or str(exc)))
-        finally:
-            temp.unlink(missing_ok=True)
+            return
+        except BaseException:
+            _unlink(temp)
+            raise
+        self.batch.append((temp, target, record))
+        self.batch_bytes += record.size
+
+    def _create_temp(self, directory: str, name: str) -> tuple[str, int]:
+        # As tempfile.mkstemp (O_EXCL, mode 0600) without its per-call cost: a random token
+        # per process and a counter make the names unique.
+        while True:
+            self._counter += 1
+            temp = os.path.join(directory, f".{name}.{self._token}{self._counter:x}.restore.tmp")
+            try:
+                return temp, os.open(temp, _TEMP_FLAGS, 0o600)
+            except FileExistsError:
+                continue
+
+    def _commit(self) -> None:
+        """Put the batch on disk, then rename each temp file in, in archive order."""
+        if not self.batch:
+            return
+        if _SYNC_IN_BATCHES:
+            # No file is renamed into place before its data is on disk.
+            os.sync()
+        for temp, target, record in self.batch:
+            try:
+                # The cache may have changed since the plan (a pip ran, or a removal was
+                # refused): a file there now is compared again and never overwritten if different.
+                state = _compare(target, record)
+                if state == "missing":
+                    os.replace(temp, target)
+                    self.renamed = True
+                    self.directories.add(os.path.dirname(target))
+                    self.added.append(record.path)
+                    continue
+                if state == "identical":
+                    self.identical += 1
+                else:
+                    self.kept.append(record.path)
+            except OSError as exc:
+                self.problems.append(Problem(record.path, exc.strerror or str(exc)))
+            _unlink(temp)
+        self.batch.clear()
+        self.batch_bytes = 0
 
     def _advance(self, count: int) -> None:
         self.done += count
         if self.on_progress is not None:
             self.on_progress(self.done, max(self.done, self.total))
+
+
+def _unlink(path: str) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _make_renames_durable(directories: Iterable[str]) -> None:
+    if _SYNC_IN_BATCHES:
+        # One sync covers every directory the renames touched.
+        os.sync()
+    else:
+        for directory in directories:
+            fsync_directory(Path(directory))

@@ -446,19 +446,29 @@ def test_backups_directory_that_is_a_file(cache_v2: Path, tmp_path: Path) -> Non
     assert not_a_dir.read_text() == ""
 
 
-def test_interrupted_backup_leaves_nothing(cache_v2: Path, tmp_path: Path) -> None:
-    """Ctrl-C in the middle of writing (raised from the progress callback) leaves no file."""
+@pytest.mark.parametrize(("name", "copying_from"), [("x.tar", 0.5), ("x.tar.gz", 1.5)])
+def test_interrupted_backup_leaves_nothing(
+    cache_v2: Path, tmp_path: Path, name: str, copying_from: float
+) -> None:
+    """Ctrl-C in the middle of writing (raised from the progress callback) leaves no file.
+
+    An uncompressed backup reads each file once, while copying it; a compressed one hashes
+    every file first and copies in a second read.
+    """
     out = tmp_path / "out"
     out.mkdir()
     total_bytes = sum(e.size for e in scan_cache(cache_v2).entries)
+    seen: list[int] = []
 
     def interrupt(done: int, total: int) -> None:
-        if done > total_bytes:  # past the hashing pass: the archive is being written
+        seen.append(total)
+        if done > total_bytes * copying_from:  # the archive is being written
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        backup_entries(cache_v2, scan_cache(cache_v2).entries, out, on_progress=interrupt)
+        backup_entries(cache_v2, scan_cache(cache_v2).entries, out / name, on_progress=interrupt)
     assert list(out.iterdir()) == []
+    assert seen[-1] == total_bytes * round(copying_from + 0.5)
 
 
 def test_restore_onto_a_fresh_machine_creates_the_cache_dir(cache_v2: Path, tmp_path: Path) -> None:
@@ -468,3 +478,52 @@ def test_restore_onto_a_fresh_machine_creates_the_cache_dir(cache_v2: Path, tmp_
     result = restore(fresh, document["archive"])
     assert result.exit_code == 0, result.stderr
     assert snapshot(fresh) == snapshot(cache_v2)
+
+
+def test_restore_in_small_batches_leaves_no_temp_files(
+    mixed_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are renamed in batch by batch; every batch boundary leaves complete files only."""
+    import pipcachex.restore
+
+    monkeypatch.setattr(pipcachex.restore, "BATCH_FILES", 3)
+    synced: list[int] = []
+    real_sync = os.sync
+
+    def counting_sync() -> None:
+        synced.append(len(list(mixed_cache.rglob("*.restore.tmp"))))
+        real_sync()
+
+    monkeypatch.setattr(os, "sync", counting_sync)
+    before = snapshot(mixed_cache)
+    document = backup(mixed_cache, "--to", str(tmp_path / "all.tar"))
+    wipe(mixed_cache)
+    result = restore(mixed_cache, document["archive"])
+    assert result.exit_code == 0, result.stderr
+    assert snapshot(mixed_cache) == before
+    assert not list(mixed_cache.rglob("*.restore.tmp"))
+    if sys.platform.startswith("linux"):
+        # One sync per batch of (at most) 3 temp files, then one for the renames.
+        assert len(synced) == -(-len(before) // 3) + 1
+        assert max(synced) == 3 and synced[-1] == 0
+
+
+def test_archive_written_by_earlier_versions_still_restores(
+    mixed_cache: Path, tmp_path: Path
+) -> None:
+    """Earlier versions wrote the manifest through ``tarfile`` as indented JSON; still readable."""
+    before = snapshot(mixed_cache)
+    document = backup(mixed_cache, "--to", str(tmp_path / "new.tar"))
+
+    def reindent(info: tarfile.TarInfo, data: bytes) -> list[tuple[tarfile.TarInfo, bytes]]:
+        if info.name == "manifest.json":
+            data = json.dumps(json.loads(data), indent=1).encode()
+            info.pax_headers = {"comment": "sha256=" + hashlib.sha256(data).hexdigest()}
+        return [(info, data)]
+
+    old = _rewrite(Path(document["archive"]), tmp_path / "old.tar", reindent)
+    assert manifest_of(old) == manifest_of(Path(document["archive"]))
+    wipe(mixed_cache)
+    result = restore(mixed_cache, str(old))
+    assert result.exit_code == 0, result.stderr
+    assert snapshot(mixed_cache) == before
