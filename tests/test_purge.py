@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -671,3 +673,56 @@ def test_max_size_warns_when_the_selection_cannot_reach_the_budget(cache: Path) 
     assert {e["path"] for e in result.json["removed"]} == pages
     assert result.json["size_after"] > 0
     assert "stays above --max-size" in result.stderr
+
+
+def test_a_directory_swapped_for_a_symlink_after_the_scan_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    """Deletion re-checks each directory: one replaced by a link since the scan is left alone."""
+    from pipcachex.cache import scan_cache
+    from pipcachex.deletion import delete_entries
+
+    cache = tmp_path / "cache"
+    swapped = cachefactory.write_http_v2_entry(
+        cache, "https://example.invalid/a-1.0.tar.gz", b"a" * 10, {"Content-Length": "10"}
+    )
+    kept = cachefactory.write_http_v2_entry(
+        cache, "https://example.invalid/b-1.0.tar.gz", b"b" * 10, {"Content-Length": "10"}
+    )
+    scan = scan_cache(cache)
+    # After the scan, the entry's directory becomes a link to a look-alike outside the cache.
+    outside = tmp_path / "outside"
+    shutil.copytree(swapped.meta.parent, outside, copy_function=shutil.copy2)
+    shutil.rmtree(swapped.meta.parent)
+    swapped.meta.parent.symlink_to(outside)
+    before = sorted(p.name for p in outside.iterdir())
+
+    report = delete_entries(cache, scan.entries, allow_unknown=True)
+
+    assert sorted(p.name for p in outside.iterdir()) == before
+    assert swapped.meta.parent.is_symlink()
+    assert {p.reason for p in report.failed} == {"outside the cache directory"}, report
+    assert not kept.meta.exists() and kept.body is not None and not kept.body.exists()
+
+
+def test_a_purge_of_many_projects_shows_the_largest_and_sums_the_rest(tmp_path: Path) -> None:
+    """Past 25 projects the tables keep the 25 largest and one summing row; -v shows them all."""
+    for verbose in ([], ["-v"]):
+        cache = tmp_path / f"cache{len(verbose)}"
+        for number in range(30):
+            cachefactory.write_wheel_entry(
+                cache,
+                f"https://example.invalid/proj{number}-1.0.tar.gz",
+                b"w" * (1000 + number),
+                f"proj{number}-1.0-py3-none-any.whl",
+            )
+        result = purge(cache, "--older-than", "0s", "--yes", *verbose)
+        assert result.exit_code == 0, result.stderr
+        shown = {name for name in re.findall(r"\bproj\d+\b", result.stdout)}
+        if verbose:
+            assert shown == {f"proj{n}" for n in range(30)}
+            assert "more projects" not in result.stdout
+        else:
+            assert shown == {f"proj{n}" for n in range(5, 30)}, "the 25 largest"
+            assert re.search(r"… 5 more projects\W+5\W", result.stdout), result.stdout
+        assert "Removed 30 entries" in result.stdout

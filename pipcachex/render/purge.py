@@ -19,6 +19,9 @@ from pipcachex.render.tables import (
 )
 from pipcachex.units import format_size
 
+PROJECT_ROWS = 25
+"""Projects a purge's tables show (the largest; one more row sums the rest) without ``-v``."""
+
 
 def _problems_json(problems: Sequence[DeletionProblem]) -> list[dict[str, str]]:
     return [{"path": str(p.path), "reason": p.reason} for p in problems]
@@ -46,7 +49,7 @@ def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None
         if output.verbose:
             console.print(entries_table(plan.remove, plan.scanned_at))
         else:
-            console.print(packages_table(plan.projects, plan.scanned_at))
+            console.print(packages_table(plan.projects, plan.scanned_at, PROJECT_ROWS))
     verb = "Would remove" if dry_run else "Will remove"
     projects = len([p for p in plan.projects if p.package is not None])
     console.print(
@@ -119,7 +122,8 @@ def render_purge_result(
             markup=False,
         )
     if result.removed:
-        output.out.print(packages_table(result.projects, plan.scanned_at))
+        limit = None if output.verbose else PROJECT_ROWS
+        output.out.print(packages_table(result.projects, plan.scanned_at, limit))
     output.out.print(
         f"Removed {count_noun(len(result.removed), 'entry', 'entries')}, "
         f"{format_size(result.freed_bytes)} freed; "

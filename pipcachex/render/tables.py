@@ -82,11 +82,19 @@ def entries_table(entries: Sequence[CacheEntry], now: float, title: str | None =
     return table
 
 
-def packages_table(rows: Sequence[PackageSummary], now: float) -> Table:
-    """A table of per-project totals."""
+def packages_table(rows: Sequence[PackageSummary], now: float, limit: int | None = None) -> Table:
+    """A table of per-project totals; past ``limit`` rows, the largest and one row for the rest.
+
+    A purge of a big cache touches thousands of projects: a table that long buries the totals
+    and the prompt (and took rich seconds to lay out). ``--json`` and ``-v`` still list all.
+    """
     table = Table(show_edge=False, header_style="bold")
     for name in ("Package", "Entries", "Size", "Versions", "Last used"):
         table.add_column(name, justify="right" if name in ("Entries", "Size") else "left")
+    rest: Sequence[PackageSummary] = ()
+    if limit is not None and len(rows) > limit:
+        by_size = sorted(rows, key=lambda r: (-r.size, r.package or ""))
+        rows, rest = by_size[:limit], by_size[limit:]
     for row in rows:
         versions = ", ".join(row.versions[-5:]) + (" …" if len(row.versions) > 5 else "")
         table.add_row(
@@ -95,6 +103,14 @@ def packages_table(rows: Sequence[PackageSummary], now: float) -> Table:
             format_size(row.size),
             versions or "-",
             format_age(row.newest_use, now=now) + " ago",
+        )
+    if rest:
+        table.add_row(
+            f"… {count_noun(len(rest), 'more project', 'more projects')}",
+            str(sum(r.entries for r in rest)),
+            format_size(sum(r.size for r in rest)),
+            "",
+            format_age(max(r.newest_use for r in rest), now=now) + " ago",
         )
     return table
 
