@@ -47,6 +47,35 @@ def open_untouched(path: str | Path) -> Iterator[BinaryIO]:
                 os.utime(path, ns=restore)
 
 
+def read_untouched(path: str | Path, limit: int) -> bytes:
+    """Up to ``limit`` bytes from the start of ``path``, read without changing its atime.
+
+    For the small files the scanner reads whole (``http-v2/`` metadata): a bare descriptor and
+    ``os.read`` cost half of what a buffered file object does.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOATIME | _CLOEXEC)
+    except PermissionError:
+        if not _NOATIME:
+            raise
+        fd = -1
+    if fd < 0 or not _NOATIME:
+        if fd >= 0:
+            os.close(fd)
+        with open_untouched(path) as handle:
+            return handle.read(limit)
+    try:
+        data = os.read(fd, limit)
+        while len(data) < limit:
+            more = os.read(fd, limit - len(data))
+            if not more:
+                break
+            data += more
+        return data
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def scandir_untouched(directory: str | Path) -> Iterator[Iterator[os.DirEntry[str]]]:
     """``os.scandir`` that does not move the directory's atime (a ``--dry-run`` changes nothing).

@@ -21,16 +21,19 @@ from packaging.utils import canonicalize_name
 from pipcachex.cache.fileio import (
     open_directory_untouched,
     open_untouched,
+    read_untouched,
     scandir_untouched,
     window,
 )
-from pipcachex.cache.httpmeta import RecordError, read_record
+from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record, read_record
 from pipcachex.cache.identify import Identity, identify, parse_distribution_filename
 from pipcachex.cache.memo import AttributionMemo, memo_directory, memo_key, stamp_of
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
 from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
 
 STALE_SECONDS = 3600
+SMALL_RECORD_BYTES = 64 * 1024
+"""``http-v2/`` metadata up to this size is read whole and decoded in one call."""
 _PIP_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{56}$")
 _HTTP_LAYOUTS = {"http": Layout.HTTP, "http-v2": Layout.HTTP_V2}
@@ -371,31 +374,32 @@ class _Walker:
 
     def _attribute(self, path: str, size: int, body_path: str | None, body_size: int) -> Identity:
         try:
+            if body_path is not None and size <= SMALL_RECORD_BYTES:
+                record = parse_small_record(read_untouched(path, size))
+                return _length_mismatch(record, body_size) or self._identify_body(
+                    record, body_path, body_size
+                )
             with open_untouched(path) as meta:
                 record = read_record(meta, size)
-                if body_path is None:
-                    body_size = record.body.length
-                header = record.header("x-pypi-file-project")
-                expected = record.content_length
-                if expected is not None and expected != body_size and record.status == 200:
-                    return Identity(
-                        Kind.DAMAGED,
-                        package=canonicalize_name(header) if header else None,
-                        version=record.header("x-pypi-file-version") if header else None,
-                        problem=f"body has {body_size} bytes but Content-Length says {expected}",
+                if body_path is not None:
+                    return _length_mismatch(record, body_size) or self._identify_body(
+                        record, body_path, body_size
                     )
-                if body_path is None:
-                    return _damaged_if(
-                        identify(record, window(meta, record.body.offset, body_size), body_size)
-                    )
-                with open_untouched(body_path) as body:
-                    return _damaged_if(identify(record, body, body_size))
+                body_size = record.body.length
+                return _length_mismatch(record, body_size) or _damaged_if(
+                    identify(record, window(meta, record.body.offset, body_size), body_size)
+                )
         except RecordError as exc:
             return Identity(Kind.DAMAGED, problem=str(exc))
         except FileNotFoundError:
             return Identity(Kind.DAMAGED, problem="file vanished while being read")
         except OSError as exc:
             return Identity(Kind.DAMAGED, problem=f"cannot be read: {exc.strerror}")
+
+    @staticmethod
+    def _identify_body(record: HttpRecord, body_path: str, body_size: int) -> Identity:
+        with open_untouched(body_path) as body:
+            return _damaged_if(identify(record, body, body_size))
 
     def _wheel_dirs(self, directory: str, depth: int) -> Iterator[CacheEntry]:
         files, dirs = self._listing(directory)
@@ -437,6 +441,20 @@ class _Walker:
             problem=problem,
             **base,  # type: ignore[arg-type]
         )
+
+
+def _length_mismatch(record: HttpRecord, body_size: int) -> Identity | None:
+    """A damaged identity when a complete response's body is not as long as it said."""
+    expected = record.content_length
+    if expected is None or expected == body_size or record.status != 200:
+        return None
+    header = record.header("x-pypi-file-project")
+    return Identity(
+        Kind.DAMAGED,
+        package=canonicalize_name(header) if header else None,
+        version=record.header("x-pypi-file-version") if header else None,
+        problem=f"body has {body_size} bytes but Content-Length says {expected}",
+    )
 
 
 def _shared(value: str | None) -> str | None:
