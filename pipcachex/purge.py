@@ -120,7 +120,13 @@ def plan_purge(
     if not holds_more_than_pip_state(root):
         return PurgePlan(root, full, allow_unknown, (), (), (), 0, max_size, 0.0)
     ensure_deletable(root)
-    scan = scan_cache(root, on_progress=(lambda n: on_progress(n, None)) if on_progress else None)
+    # Selected by age and size alone, an entry needs reading only if it is to be removed.
+    by_times_and_sizes = not (full or selection.specs or selection.kinds or max_size is not None)
+    scan = scan_cache(
+        root,
+        on_progress=(lambda n: on_progress(n, None)) if on_progress else None,
+        examine=selection.matches if by_times_and_sizes else None,
+    )
     candidates: list[CacheEntry] = []
     refused: list[DeletionProblem] = []
     for entry in scan.entries:

@@ -726,3 +726,19 @@ def test_a_purge_of_many_projects_shows_the_largest_and_sums_the_rest(tmp_path: 
             assert shown == {f"proj{n}" for n in range(5, 30)}, "the 25 largest"
             assert re.search(r"… 5 more projects\W+5\W", result.stdout), result.stdout
         assert "Removed 30 entries" in result.stdout
+
+
+def test_a_purge_by_age_without_the_memo_removes_fully_attributed_entries(cache: Path) -> None:
+    """Reading only what it removes, a purge by age still reports each entry for what it is."""
+    no_memo = {**ENV, "PIPCACHEX_MEMO_DIR": ""}
+    entries = listing(cache)
+    old = [e for e in entries if e["package"] in ("alpha-pkg", "gamma")]
+    for entry in old:
+        age_entry(entry, 40)
+    result = invoke(["purge", "--cache-dir", str(cache), *OLD_YES_JSON], env=no_memo)
+    assert result.exit_code == 0, result.stderr
+    fields = ("path", "kind", "package", "version", "filename")
+    removed = sorted(tuple(e[f] for f in fields) for e in result.json["removed"])
+    assert removed == sorted(tuple(e[f] for f in fields) for e in old)
+    assert result.json["kept_entries"] == len(entries) - len(old)
+    assert result.json["refused"] == []

@@ -136,27 +136,44 @@ class CacheWalk:
     attribution memo (see ``memo``) has been saved for the next scan.
     """
 
-    def __init__(self, root: Path, on_progress: ProgressCallback | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        on_progress: ProgressCallback | None = None,
+        examine: Callable[[CacheEntry], bool] | None = None,
+    ) -> None:
         self.root = root
         self.scanned_at = time.time()
         self.exists = root.is_dir()
         self.unreadable: list[str] = []
         self._on_progress = on_progress
+        self._examine = examine
 
     def entries(self) -> Iterator[CacheEntry]:
         """Every entry of the cache, layout by layout (nothing for an absent root)."""
         if not self.exists:
             return
         memo = AttributionMemo(self.root, memo_directory())
-        walker = _Walker(self.root, self.scanned_at, self._on_progress, memo)
+        walker = _Walker(self.root, self.scanned_at, self._on_progress, memo, self._examine)
         walker.unreadable = self.unreadable
         yield from walker.entries()
         memo.save()
 
 
-def scan_cache(root: Path, *, on_progress: ProgressCallback | None = None) -> CacheScan:
-    """Read the whole cache under ``root`` into entries (an absent root is an empty cache)."""
-    walk = CacheWalk(root, on_progress)
+def scan_cache(
+    root: Path,
+    *,
+    on_progress: ProgressCallback | None = None,
+    examine: Callable[[CacheEntry], bool] | None = None,
+) -> CacheScan:
+    """Read the whole cache under ``root`` into entries (an absent root is an empty cache).
+
+    ``examine``, for callers that select by paths, sizes and times alone, is asked about each
+    HTTP entry before its files are read: one it turns down is not attributed (unless the memo
+    already knows it) and comes back as ``unknown``, good for counting and nothing else. A
+    purge by age reads only what it removes.
+    """
+    walk = CacheWalk(root, on_progress, examine)
     entries = tuple(walk.entries())
     return CacheScan(root, walk.exists, entries, tuple(walk.unreadable), walk.scanned_at)
 
@@ -181,9 +198,11 @@ class _Walker:
         now: float,
         on_progress: ProgressCallback | None,
         memo: AttributionMemo,
+        examine: Callable[[CacheEntry], bool] | None = None,
     ) -> None:
         self.root = os.path.abspath(root)
         self._memo = memo
+        self._examine = examine
         self._root_prefix = len(self.root) + 1
         self.now = now
         self.unreadable: list[str] = []
@@ -354,6 +373,10 @@ class _Walker:
         stamp = stamp_of(info, body_info)
         identity = self._memo.lookup(key, stamp)
         if identity is None:
+            if self._examine is not None:
+                unexamined = CacheEntry(path, Kind.UNKNOWN, layout, files)
+                if not self._examine(unexamined):
+                    return unexamined
             identity = self._attribute(
                 path,
                 info.st_size,
