@@ -14,7 +14,6 @@ import hashlib
 import os
 from array import array
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +42,7 @@ from pipcachex.archive import (
 )
 from pipcachex.atomic import atomic_output
 from pipcachex.cache import CacheEntry
+from pipcachex.cache.fileio import untouched_descriptor
 from pipcachex.cache.model import CacheFile
 from pipcachex.errors import PipcachexError, UsageError
 from pipcachex.listing import summarise_packages
@@ -135,10 +135,6 @@ def resolve_destination(
     return path, chosen
 
 
-_NOATIME = getattr(os, "O_NOATIME", 0)
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-
-
 class _Changed(Exception):
     """A cache file is not what it was a moment ago (a pip is using the cache)."""
 
@@ -202,21 +198,7 @@ def _read_file(
     With ``expected`` (size, mtime_ns), a file that no longer has them, or does not read back
     exactly that many bytes, raises _Changed. ``emit`` receives the bytes as they are read.
     """
-    restore_times: tuple[int, int] | None = None
-    try:
-        fd = os.open(path, _READ_FLAGS | _NOATIME)
-    except PermissionError:
-        # O_NOATIME is only allowed on files one owns: read normally, put the times back after.
-        if not _NOATIME:
-            raise
-        fd = -1
-    if fd < 0 or not _NOATIME:
-        if fd >= 0:
-            os.close(fd)
-        before = os.stat(path)
-        restore_times = (before.st_atime_ns, before.st_mtime_ns)
-        fd = os.open(path, _READ_FLAGS)
-    try:
+    with untouched_descriptor(path) as fd:
         info = os.fstat(fd)
         size = info.st_size
         if expected is not None and (size, info.st_mtime_ns) != expected:
@@ -239,11 +221,6 @@ def _read_file(
         if remaining:
             raise _Changed
         return info, digest.digest()
-    finally:
-        os.close(fd)
-        if restore_times is not None:
-            with suppress(OSError):
-                os.utime(path, ns=restore_times)
 
 
 def _read_or_fail(

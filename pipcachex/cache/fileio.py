@@ -18,33 +18,37 @@ from typing import BinaryIO
 _NOATIME = getattr(os, "O_NOATIME", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
+_READ_FLAGS = os.O_RDONLY | _CLOEXEC | getattr(os, "O_BINARY", 0)
+
+
+@contextmanager
+def untouched_descriptor(path: str | Path) -> Iterator[int]:
+    """A read-only descriptor on ``path`` whose reads do not change its atime; closed on exit."""
+    restore: tuple[int, int] | None = None
+    fd = -1
+    if _NOATIME:
+        # O_NOATIME is only allowed on files one owns (or as root).
+        with suppress(PermissionError):
+            fd = os.open(path, _READ_FLAGS | _NOATIME)
+    if fd < 0:
+        # Without O_NOATIME, read normally and put the times back afterwards.
+        before = os.stat(path)
+        restore = (before.st_atime_ns, before.st_mtime_ns)
+        fd = os.open(path, _READ_FLAGS)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+        if restore is not None:
+            with suppress(OSError):
+                os.utime(path, ns=restore)
 
 
 @contextmanager
 def open_untouched(path: str | Path) -> Iterator[BinaryIO]:
     """Open ``path`` for binary reading so that reading it does not change its atime."""
-    restore: tuple[int, int] | None = None
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOATIME | _CLOEXEC)
-    except PermissionError:
-        # O_NOATIME is only allowed on files one owns (or as root); fall back to restoring times.
-        if not _NOATIME:
-            raise
-        fd = -1
-    if fd < 0 or not _NOATIME:
-        if fd >= 0:
-            os.close(fd)
-        st = os.stat(path)
-        restore = (st.st_atime_ns, st.st_mtime_ns)
-        fd = os.open(path, os.O_RDONLY | _CLOEXEC)
-    handle = os.fdopen(fd, "rb")
-    try:
+    with untouched_descriptor(path) as fd, os.fdopen(fd, "rb", closefd=False) as handle:
         yield handle
-    finally:
-        handle.close()
-        if restore is not None:
-            with suppress(OSError):
-                os.utime(path, ns=restore)
 
 
 def read_untouched(path: str | Path, limit: int) -> bytes:
@@ -53,18 +57,7 @@ def read_untouched(path: str | Path, limit: int) -> bytes:
     For the small files the scanner reads whole (``http-v2/`` metadata): a bare descriptor and
     ``os.read`` cost half of what a buffered file object does.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOATIME | _CLOEXEC)
-    except PermissionError:
-        if not _NOATIME:
-            raise
-        fd = -1
-    if fd < 0 or not _NOATIME:
-        if fd >= 0:
-            os.close(fd)
-        with open_untouched(path) as handle:
-            return handle.read(limit)
-    try:
+    with untouched_descriptor(path) as fd:
         data = os.read(fd, limit)
         while len(data) < limit:
             more = os.read(fd, limit - len(data))
@@ -72,8 +65,6 @@ def read_untouched(path: str | Path, limit: int) -> bytes:
                 break
             data += more
         return data
-    finally:
-        os.close(fd)
 
 
 @contextmanager
