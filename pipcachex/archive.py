@@ -8,8 +8,8 @@ Layout (see docs/backup.md)::
 The manifest's own sha256 travels in the pax ``comment`` record of its member, so a flipped
 byte anywhere in the archive is caught: in the manifest by that digest, in a file by its
 recorded sha256, in a tar header by the header checksum (the member then goes missing).
-Reading never trusts a member name: absolute paths, ``..``, links, devices and anything the
-manifest does not list are refused.
+Reading (``pipcachex.tarstream``) never trusts a member name: absolute paths, ``..``, links,
+devices and anything the manifest does not list are refused.
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ import json
 import lzma
 import os
 import tarfile
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from pipcachex.errors import PipcachexError
 
@@ -381,169 +380,6 @@ class ArchiveWriter:
             written = os.pwrite(self._raw.fileno(), view, offset)
             view = view[written:]
             offset += written
-
-
-# Errors a damaged or truncated archive raises while being decompressed and parsed.
-READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, UnicodeDecodeError)
-
-
-@dataclass
-class Member:
-    """A file member being read: its manifest record and a chunk reader that checks it."""
-
-    record: ManifestFile
-    _stream: IO[bytes]
-    _archive: Path
-
-    def chunks(self) -> Iterator[bytes]:
-        """Yield the member's bytes; raise ArchiveError at the end if size or sha256 differ."""
-        digest = hashlib.sha256()
-        length = 0
-        while True:
-            try:
-                chunk = self._stream.read(CHUNK)
-            except READ_ERRORS as exc:
-                raise ArchiveError(f"{self._archive} is damaged or truncated: {exc}") from None
-            except OSError as exc:
-                raise ArchiveError(f"{self._archive} cannot be read: {exc}") from None
-            if not chunk:
-                break
-            digest.update(chunk)
-            length += len(chunk)
-            yield chunk
-        if length != self.record.size or digest.hexdigest() != self.record.sha256:
-            raise ArchiveError(
-                f"archive member {self.record.path!r} does not match its recorded sha256 and size"
-            )
-
-
-class ArchiveReader:
-    """Sequential reader of an archive: ``manifest`` on entry, then ``members()`` in order.
-
-    Streams the tar (``r|*``), so xz and gzip archives are decompressed once, front to back.
-    """
-
-    def __init__(self, path: Path, known: Manifest | None = None) -> None:
-        self.path = path
-        self._known = known
-        self._file: BinaryIO | None = None
-        self._tar: tarfile.TarFile | None = None
-        self.manifest: Manifest
-
-    def __enter__(self) -> ArchiveReader:
-        try:
-            self._file = open(self.path, "rb")
-            self._tar = tarfile.open(fileobj=self._file, mode="r|*")
-            first = self._tar.next()
-            if first is None or first.name != MANIFEST_NAME or not first.isreg():
-                raise ArchiveError(f"{self.path} has no manifest.json as its first member")
-            stream = self._tar.extractfile(first)
-            assert stream is not None  # a regular member always has a stream
-            data = stream.read()
-            digest = hashlib.sha256(data).hexdigest()
-            if DIGEST_PREFIX + digest != first.pax_headers.get(DIGEST_HEADER):
-                raise ArchiveError(f"{self.path}: manifest.json does not match its checksum")
-            if self._known is not None and self._known.digest == digest:
-                # The very manifest read before (a restore's second pass): no need to parse it.
-                self.manifest = self._known
-            else:
-                self.manifest = Manifest.from_bytes(data, digest)
-            del data
-            self._tar.members.clear()  # type: ignore[attr-defined]
-        except BaseException as exc:
-            self.close()
-            if isinstance(exc, ArchiveError):
-                raise
-            if isinstance(exc, (*READ_ERRORS, ValueError)):
-                raise ArchiveError(f"{self.path} is not a readable backup: {exc}") from None
-            if isinstance(exc, OSError):
-                raise ArchiveError(f"cannot read {self.path}: {exc.strerror or exc}") from None
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the tar stream and the file."""
-        if self._tar is not None:
-            self._tar.close()
-            self._tar = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def members(self) -> Iterator[Member]:
-        """Yield every file member in archive order, refusing anything the manifest lacks.
-
-        A member is checked only as its chunks are read; one the caller skips is not hashed.
-        After the last member, files the manifest lists but the archive lacks are an error.
-        """
-        assert self._tar is not None, "use ArchiveReader as a context manager"
-        expected = {f.path: f for f in self.manifest.files}
-        seen: set[str] = set()
-        try:
-            while (info := self._tar.next()) is not None:
-                # tarfile keeps every header it read; nothing here looks back at them.
-                self._tar.members.clear()  # type: ignore[attr-defined]
-                record = self._check(info, expected, seen)
-                stream = self._tar.extractfile(info)
-                assert stream is not None
-                yield Member(record, stream, self.path)
-        except READ_ERRORS as exc:
-            raise ArchiveError(f"{self.path} is damaged or truncated: {exc}") from None
-        except OSError as exc:
-            raise ArchiveError(f"{self.path} cannot be read: {exc}") from None
-        missing = len(expected) - len(seen)
-        if missing:
-            first = next(p for p in expected if p not in seen)
-            raise ArchiveError(
-                f"{self.path} lacks {missing} file(s) its manifest lists, such as {first!r} "
-                "(truncated or damaged)"
-            )
-
-    def _check(
-        self, info: tarfile.TarInfo, expected: dict[str, ManifestFile], seen: set[str]
-    ) -> ManifestFile:
-        name = info.name
-        if not name.startswith(MEMBER_PREFIX):
-            raise ArchiveError(f"archive member {name!r} is outside cache/; refused")
-        relative = safe_relative_path(name[len(MEMBER_PREFIX) :])
-        if not info.isreg():
-            raise ArchiveError(f"archive member {name!r} is not a regular file; refused")
-        record = expected.get(relative)
-        if record is None or relative in seen:
-            what = "is listed twice" if record else "is not in the manifest"
-            raise ArchiveError(f"archive member {name!r} {what}; refused")
-        if info.size != record.size:
-            raise ArchiveError(f"archive member {name!r} has a different size than recorded")
-        seen.add(relative)
-        return record
-
-
-def verify_archive(
-    path: Path,
-    on_bytes: BytesCallback | None = None,
-    on_manifest: Callable[[Manifest], None] | None = None,
-) -> Manifest:
-    """Read the whole archive and check every member; return its manifest or raise ArchiveError.
-
-    ``on_manifest`` hears the manifest as soon as it is read, before the members are checked.
-    """
-    with ArchiveReader(path) as reader:
-        if on_manifest is not None:
-            on_manifest(reader.manifest)
-        for member in reader.members():
-            for chunk in member.chunks():
-                if on_bytes is not None:
-                    on_bytes(len(chunk))
-        return reader.manifest
-
-
-def read_manifest(path: Path) -> Manifest:
-    """Read only the manifest (the first member): cheap, for listing backups."""
-    with ArchiveReader(path) as reader:
-        return reader.manifest
 
 
 def archive_files(paths: Sequence[Path]) -> list[Path]:

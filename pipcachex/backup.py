@@ -38,7 +38,6 @@ from pipcachex.archive import (
     manifest_line,
     member_header,
     padding,
-    read_manifest,
 )
 from pipcachex.atomic import atomic_output
 from pipcachex.cache import CacheEntry
@@ -46,6 +45,7 @@ from pipcachex.cache.fileio import untouched_descriptor
 from pipcachex.cache.model import CacheFile
 from pipcachex.errors import PipcachexError, UsageError
 from pipcachex.listing import summarise_packages
+from pipcachex.tarstream import read_manifest
 
 BACKUP_DIR_ENV = "PIPCACHEX_BACKUP_DIR"
 ProgressCallback = Callable[[int, int], None]

@@ -21,18 +21,13 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipcachex.archive import (
-    ArchiveError,
-    ArchiveReader,
-    Manifest,
-    ManifestFile,
-    sha256_of,
-)
-from pipcachex.archive import verify_archive as _verify_archive
+from pipcachex.archive import Manifest, ManifestFile, sha256_of
 from pipcachex.atomic import fsync_directory
 from pipcachex.cache import CacheEntry, scan_cache
 from pipcachex.cache.fileio import open_untouched
 from pipcachex.deletion import delete_entries
+from pipcachex.tarstream import ArchiveReader
+from pipcachex.tarstream import verify_archive as _verify_archive
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -44,6 +39,8 @@ BATCH_FILES = 4096
 BATCH_BYTES = 256 << 20
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _TEMP_FLAGS |= getattr(os, "O_BINARY", 0)
+#: A temp file gets its times through its descriptor (futimens) where the platform allows it.
+_UTIME_FD = os.utime in os.supports_fd
 
 
 @dataclass(frozen=True)
@@ -91,28 +88,79 @@ class RestoreResult:
 class _Obstacles:
     """Says why a file cannot be written safely: a symlink or file where a directory should be.
 
-    Files share directories, so each directory is looked at once per pass.
+    Files share directories, so each directory is looked at once. Directories that do not
+    exist are remembered in ``absent``: nothing below them needs looking at.
     """
 
     def __init__(self, root: str) -> None:
         self.root = root
         self._known: dict[str, str | None] = {"": None}
+        self.absent: set[str] = set()
 
     def __call__(self, relative: str) -> str | None:
-        directory = relative.rpartition("/")[0]
+        return self.directory(relative.rpartition("/")[0])
+
+    def directory(self, directory: str) -> str | None:
+        """Why files cannot go into ``directory`` (relative to the root), or None."""
         if directory in self._known:
             return self._known[directory]
         parent = directory.rpartition("/")[0]
-        reason = self._known[parent] if parent in self._known else self(directory)
-        if reason is None:
+        reason = self.directory(parent)
+        if reason is None and parent in self.absent:
+            self.absent.add(directory)
+        elif reason is None:
             current = os.path.join(self.root, directory)
             try:
                 info = os.lstat(current)
             except FileNotFoundError:
-                pass
+                self.absent.add(directory)
             else:
                 if not stat.S_ISDIR(info.st_mode):
-                    reason = f"{current} is not a directory (a link or file is in the way)"
+                    reason = _not_a_directory(current)
+        self._known[directory] = reason
+        return reason
+
+
+def _not_a_directory(path: str) -> str:
+    return f"{path} is not a directory (a link or file is in the way)"
+
+
+class _Directories:
+    """Makes sure a file's directory exists and is a real directory, creating what is missing.
+
+    One ``mkdir`` per directory that is missing, one ``lstat`` per one that exists; a symlink
+    or file in the way is refused (the reason is what ``ensure`` returns).
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._known: dict[str, str | None] = {}
+
+    def ensure(self, directory: str) -> str | None:
+        """Create ``directory`` (relative to the root) and its parents; why it cannot, or None."""
+        if directory in self._known:
+            return self._known[directory]
+        reason: str | None = None
+        if not directory:
+            # The cache root itself may be a symlink (a cache moved to a bigger disk).
+            try:
+                os.makedirs(self.root, exist_ok=True)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+        else:
+            reason = self.ensure(directory.rpartition("/")[0])
+            if reason is None:
+                path = f"{self.root}/{directory}"
+                try:
+                    os.mkdir(path)
+                except FileExistsError:
+                    try:
+                        if not stat.S_ISDIR(os.lstat(path).st_mode):
+                            reason = _not_a_directory(path)
+                    except OSError as exc:
+                        reason = exc.strerror or str(exc)
+                except OSError as exc:
+                    reason = exc.strerror or str(exc)
         self._known[directory] = reason
         return reason
 
@@ -179,9 +227,17 @@ def plan_restore(
     blocked: list[Problem] = []
     top = os.fspath(root)
     obstacle = _Obstacles(top)
+    absent = obstacle.absent
     for record in manifest.files:
-        reason = obstacle(record.path)
-        state = "blocked" if reason else _compare(os.path.join(top, record.path), record)
+        directory = record.path.rpartition("/")[0]
+        reason = obstacle.directory(directory)
+        if reason:
+            state = "blocked"
+        elif directory in absent:
+            # Its directory does not exist (a fresh cache): nothing to look at.
+            state = "missing"
+        else:
+            state = _compare(os.path.join(top, record.path), record)
         if state == "blocked":
             blocked.append(Problem(record.path, reason or "something other than a file is there"))
         else:
@@ -273,8 +329,7 @@ class _Writer:
         self.identical = 0
         self.problems: list[Problem] = []
         self.directories: set[str] = set()
-        self.obstacle = _Obstacles(self.root)
-        self.made: set[str] = set()
+        self.made = _Directories(self.root)
         self.batch: list[tuple[str, str, ManifestFile]] = []
         self.batch_bytes = 0
         self.renamed = False
@@ -300,54 +355,47 @@ class _Writer:
         if self.renamed:
             _make_renames_durable(self.directories)
 
-    def _stage(self, record: ManifestFile, chunks: Iterable[bytes]) -> None:
+    def _stage(self, record: ManifestFile, chunks: Iterable[memoryview]) -> None:
         """Write one file to a temp file beside its target and add it to the batch."""
-        reason = self.obstacle(record.path)
+        directory, _, name = record.path.rpartition("/")
+        reason = self.made.ensure(directory)
         if reason is not None:
             self.problems.append(Problem(record.path, reason))
             return
-        target = os.path.join(self.root, record.path)
-        directory = os.path.dirname(target)
+        base = f"{self.root}/{directory}/" if directory else f"{self.root}/"
         try:
-            if directory not in self.made:
-                os.makedirs(directory, exist_ok=True)
-                self.made.add(directory)
-            temp, fd = self._create_temp(directory, os.path.basename(target))
+            temp, fd = self._create_temp(base, name)
         except OSError as exc:
             self.problems.append(Problem(record.path, exc.strerror or str(exc)))
             return
         try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
+            try:
                 for chunk in chunks:
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[out.write(view) or 0 :]
-                    self._advance(len(chunk))
-                os.utime(
-                    out.fileno() if os.utime in os.supports_fd else temp,
-                    ns=(record.atime_ns, record.mtime_ns),
-                )
+                    while chunk:
+                        chunk = chunk[os.write(fd, chunk) :]
+                os.utime(fd if _UTIME_FD else temp, ns=(record.atime_ns, record.mtime_ns))
                 if not _SYNC_IN_BATCHES:
-                    os.fsync(out.fileno())
-        except ArchiveError:
-            _unlink(temp)
-            raise
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError as exc:
             _unlink(temp)
             self.problems.append(Problem(record.path, exc.strerror or str(exc)))
             return
         except BaseException:
+            # A damaged archive (ArchiveError) or Ctrl-C: the temp file goes, the error stays.
             _unlink(temp)
             raise
-        self.batch.append((temp, target, record))
+        self.batch.append((temp, base + name, record))
         self.batch_bytes += record.size
+        self._advance(record.size)
 
-    def _create_temp(self, directory: str, name: str) -> tuple[str, int]:
+    def _create_temp(self, base: str, name: str) -> tuple[str, int]:
         # As tempfile.mkstemp (O_EXCL, mode 0600) without its per-call cost: a random token
         # per process and a counter make the names unique.
         while True:
             self._counter += 1
-            temp = os.path.join(directory, f".{name}.{self._token}{self._counter:x}.restore.tmp")
+            temp = f"{base}.{name}.{self._token}{self._counter:x}.restore.tmp"
             try:
                 return temp, os.open(temp, _TEMP_FLAGS, 0o600)
             except FileExistsError:
@@ -368,7 +416,8 @@ class _Writer:
                 if state == "missing":
                     os.replace(temp, target)
                     self.renamed = True
-                    self.directories.add(os.path.dirname(target))
+                    if not _SYNC_IN_BATCHES:
+                        self.directories.add(os.path.dirname(target))
                     self.added.append(record.path)
                     continue
                 if state == "identical":
