@@ -64,7 +64,7 @@ def refusal_reason(entry: CacheEntry, *, allow_unknown: bool) -> str | None:
     if entry.busy:
         return "a pip is writing it right now"
     # A link is never followed and never removed: its target may be anything, anywhere.
-    if os.path.islink(entry.path) or any(os.path.islink(f.path) for f in entry.files):
+    if any(os.path.islink(path) for path in {entry.path, *entry.paths}):
         return "a symbolic link: neither it nor what it points to is removed"
     if entry.kind is Kind.UNKNOWN and not allow_unknown:
         return "not recognised as a pip cache entry"
@@ -129,14 +129,14 @@ class _Deleter:
 
     def prune(self, directory: str) -> None:
         """Remove ``directory`` and its parents while they are empty, stopping at a layout dir."""
-        while directory not in self.stops and self.inside(directory):
-            if os.path.islink(directory):
-                return
+        # _directory_inside also says the directory itself is no symlink (judged once per run).
+        while directory not in self.stops and self._directory_inside(directory):
             try:
                 os.rmdir(directory)
             except OSError:
                 return
             self.removed_directories += 1
+            del self._inside[directory]
             directory = os.path.dirname(directory)
 
     def remove_tree_files(self, entry: CacheEntry) -> bool:
