@@ -12,7 +12,9 @@ import re
 import stat
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,8 @@ from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
 
 STALE_SECONDS = 3600
 SMALL_RECORD_BYTES = 64 * 1024
+_WALK_THREADS = 8
+_AHEAD = 16
 """``http-v2/`` metadata up to this size is read whole and decoded in one call."""
 _PIP_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{56}$")
@@ -285,6 +289,39 @@ class _Walker:
                 dirs.reverse()
                 stack.extend(dirs)
 
+    def _subtree(self, directory: str) -> list[tuple[str, Listing]]:
+        return list(self._tree(directory))
+
+    def _tree_ahead(self, directory: str) -> Iterator[tuple[str, Listing]]:
+        """``_tree`` with the subtrees two levels down listed ahead by a few threads.
+
+        On a cache that is not in memory the walk waits on the disk for every directory and
+        inode; threads overlap those waits (open, getdents and stat release the GIL). The order
+        is ``_tree``'s, and at most ``_AHEAD`` subtrees (a few hundredths of the tree) wait in
+        memory for the entries to catch up.
+        """
+        files, dirs = self._listing(directory)
+        if files:
+            yield directory, files
+        plan: list[tuple[str, Listing] | str] = []
+        for first in dirs:
+            files, subdirs = self._listing(first)
+            if files:
+                plan.append((first, files))
+            plan.extend(subdirs)
+        pending: deque[tuple[str, Listing] | Future[list[tuple[str, Listing]]]] = deque()
+        pool = ThreadPoolExecutor(_WALK_THREADS, thread_name_prefix="pipcachex-walk")
+        try:
+            for item in plan:
+                pending.append(pool.submit(self._subtree, item) if isinstance(item, str) else item)
+                if len(pending) >= _AHEAD:
+                    yield from _ready(pending.popleft())
+            while pending:
+                yield from _ready(pending.popleft())
+        finally:
+            # Interrupted (Ctrl-C, an error downstream): drop what was not started yet.
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def _files(self, directory: str) -> Iterator[tuple[str, os.stat_result]]:
         for folder, files in self._tree(directory):
             for name, info in files:
@@ -328,7 +365,7 @@ class _Walker:
         v2 = layout is Layout.HTTP_V2
         is_entry_name = _ENTRY_NAME.match
         emit = self._emit
-        for folder, files in self._tree(directory):
+        for folder, files in self._tree_ahead(directory):
             by_name = dict(files) if v2 else {}
             for name, info in files:
                 path = f"{folder}/{name}"
@@ -464,6 +501,12 @@ class _Walker:
             problem=problem,
             **base,  # type: ignore[arg-type]
         )
+
+
+def _ready(
+    item: tuple[str, Listing] | Future[list[tuple[str, Listing]]],
+) -> list[tuple[str, Listing]]:
+    return item.result() if isinstance(item, Future) else [item]
 
 
 def _length_mismatch(record: HttpRecord, body_size: int) -> Identity | None:
