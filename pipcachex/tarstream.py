@@ -231,7 +231,9 @@ class TarStream:
                     raise TarFormatError("bad size in a pax header")
                 size = int(pax["size"])
             # A GNU sparse file's data is a map plus fragments, not the file's bytes.
-            regular = kind in _REGULAR_TYPES and not any(k.startswith("GNU.sparse") for k in pax)
+            regular = kind in _REGULAR_TYPES
+            if pax and any(key.startswith("GNU.sparse") for key in pax):
+                regular = False
             self._data_left = size
             self._padding = -size % _BLOCK
             return Header(name, size, regular, pax)

@@ -332,6 +332,68 @@ def _manifest_lies(archive: Path, dest: Path) -> Path:
     return _rewrite(archive, dest, edit)
 
 
+def _special_member(kind: bytes) -> Any:
+    """A damage function turning the first body member into a member of tar type ``kind``."""
+
+    def damage(archive: Path, dest: Path) -> Path:
+        def edit(info: tarfile.TarInfo, data: bytes) -> list[tuple[tarfile.TarInfo, bytes]]:
+            if info.name.endswith(".body") and not hasattr(edit, "done"):
+                edit.done = True  # type: ignore[attr-defined]
+                info.type, info.linkname = kind, "cache/" + info.name
+                return [(info, b"")]
+            return [(info, data)]
+
+        return _rewrite(archive, dest, edit)
+
+    damage.__name__ = f"_member_of_type_{kind.decode()}"
+    return damage
+
+
+def _bad_header_checksum(archive: Path, dest: Path) -> Path:
+    # A header in the middle whose checksum no longer matches (tarfile used to stop there
+    # quietly, so such an archive was reported as lacking files).
+    with tarfile.open(archive) as tar:
+        member = tar.getmembers()[3]
+    data = bytearray(archive.read_bytes())
+    data[member.offset + 130] ^= 0x01  # a digit of the size field
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+def _global_pax_header(archive: Path, dest: Path) -> Path:
+    with (
+        tarfile.open(archive) as src,
+        tarfile.open(
+            dest, "w", format=tarfile.PAX_FORMAT, pax_headers={"comment": "global"}
+        ) as out,
+    ):
+        for info in src.getmembers():
+            out.addfile(info, src.extractfile(info))
+    return dest
+
+
+def _gnu_dialect(archive: Path, dest: Path) -> Path:
+    with tarfile.open(archive) as src, tarfile.open(dest, "w", format=tarfile.GNU_FORMAT) as out:
+        for info in src.getmembers():
+            out.addfile(info, src.extractfile(info))
+    return dest
+
+
+def _truncate_compressed(suffix: str) -> Any:
+    def damage(archive: Path, dest: Path) -> Path:
+        mode = {".gz": "w:gz", ".xz": "w:xz"}[suffix]
+        whole = dest.with_suffix(".whole" + suffix)
+        with tarfile.open(archive) as tar, tarfile.open(whole, mode) as out:  # type: ignore[call-overload]
+            for info in tar.getmembers():
+                out.addfile(info, tar.extractfile(info))
+        data = whole.read_bytes()
+        dest.write_bytes(data[: len(data) * 2 // 3])
+        return dest
+
+    damage.__name__ = f"_truncate{suffix}"
+    return damage
+
+
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
@@ -344,6 +406,14 @@ def _manifest_lies(archive: Path, dest: Path) -> Path:
         (_symlink_member, "not a regular file"),
         (_extra_member, "not in the manifest"),
         (_manifest_lies, "does not match its checksum"),
+        (_special_member(tarfile.LNKTYPE), "not a regular file"),
+        (_special_member(tarfile.CHRTYPE), "not a regular file"),
+        (_special_member(tarfile.FIFOTYPE), "not a regular file"),
+        (_bad_header_checksum, "damaged.*does not match its checksum"),
+        (_global_pax_header, "global pax header"),
+        (_gnu_dialect, "not POSIX ustar"),
+        (_truncate_compressed(".gz"), "damaged or truncated"),
+        (_truncate_compressed(".xz"), "damaged or truncated"),
     ],
 )
 def test_damaged_archive_changes_nothing(
@@ -527,3 +597,62 @@ def test_archive_written_by_earlier_versions_still_restores(
     result = restore(mixed_cache, str(old))
     assert result.exit_code == 0, result.stderr
     assert snapshot(mixed_cache) == before
+
+
+def test_names_too_long_for_a_tar_header_travel_in_pax_records(
+    mixed_cache: Path, tmp_path: Path
+) -> None:
+    """A member name longer than 100 bytes or not ASCII is a pax ``path`` record; read as such."""
+    document = backup(mixed_cache, "--to", str(tmp_path / "all.tar"))
+    long_name = "wheels/" + "/".join(["d" * 60] * 3) + "/naïve_pkg-1.0-py3-none-any.whl"
+    renamed: dict[str, str] = {}
+
+    def rename(info: tarfile.TarInfo, data: bytes) -> list[tuple[tarfile.TarInfo, bytes]]:
+        if info.name == "manifest.json":
+            manifest = json.loads(data)
+            record = manifest["files"][0]
+            renamed["cache/" + record["path"]] = "cache/" + long_name
+            record["path"] = long_name
+            data = json.dumps(manifest).encode()
+            info.pax_headers = {"comment": "sha256=" + hashlib.sha256(data).hexdigest()}
+        info.name = renamed.get(info.name, info.name)
+        return [(info, data)]
+
+    archive = _rewrite(Path(document["archive"]), tmp_path / "long.tar", rename)
+    (old_name,) = renamed
+    expected = (mixed_cache / old_name[len("cache/") :]).read_bytes()
+    wipe(mixed_cache)
+    result = restore(mixed_cache, str(archive))
+    assert result.exit_code == 0, result.stderr
+    assert long_name in result.json["added"]
+    assert (mixed_cache / long_name).read_bytes() == expected
+
+
+def test_a_symlink_where_a_directory_belongs_is_refused(cache_v2: Path, tmp_path: Path) -> None:
+    """Nothing is written through a symlinked directory, found at plan time or appearing later."""
+    from pipcachex.restore import apply_restore, plan_restore
+
+    before = snapshot(cache_v2)
+    document = backup(cache_v2, "--to", str(tmp_path / "all.tar"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    wipe(cache_v2)
+    (cache_v2 / "http-v2").symlink_to(outside)
+    result = restore(cache_v2, document["archive"])
+    assert result.exit_code == 1
+    blocked = {p["path"] for p in result.json["problems"]}
+    assert blocked == {p for p in before if p.startswith("http-v2/")}
+    assert all("is not a directory" in p["reason"] for p in result.json["problems"])
+    assert list(outside.iterdir()) == []
+    assert set(snapshot(cache_v2)) == set(before) - blocked
+
+    # The same symlink appearing between the plan and the writing.
+    (cache_v2 / "http-v2").unlink()
+    wipe(cache_v2)
+    plan = plan_restore(cache_v2, Path(document["archive"]))
+    assert not plan.blocked
+    (cache_v2 / "http-v2").symlink_to(outside)
+    applied = apply_restore(plan)
+    assert {p.path for p in applied.problems} == blocked
+    assert list(outside.iterdir()) == []
+    assert not list(cache_v2.rglob("*.restore.tmp"))
