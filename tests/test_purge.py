@@ -37,13 +37,17 @@ ALPHA_1_WHEEL = "alpha_pkg-1.0-py3-none-any.whl"
 LAYOUT_OF = {"current": "http-v2", "legacy": "http"}
 OLD_YES_JSON = ("--older-than", "30d", "--yes", "--json")
 
-#: Runs pipcachex in a child process that SIGKILLs itself just before its N+1th unlink, so a
-#: purge dies part-way at an exactly known point (no cleanup, no atexit, like a real kill -9).
+#: Runs pipcachex in a child process that SIGKILLs itself just before its N+1th unlink in the
+#: cache, so a purge dies part-way at an exactly known point (no cleanup, no atexit, like a real
+#: kill -9). Unlinks elsewhere (pipcachex's own temporary files) do not count.
 KILL_AFTER_UNLINKS = """
 import os, signal, sys
 limit, done, real_unlink = int(sys.argv[1]), 0, os.unlink
+cache = os.path.join(sys.argv[sys.argv.index("--cache-dir") + 1], "")
 def unlink(path, *args, **kwargs):
     global done
+    if not os.fspath(path).startswith(cache):
+        return real_unlink(path, *args, **kwargs)
     if done >= limit:
         os.kill(os.getpid(), signal.SIGKILL)
     real_unlink(path, *args, **kwargs)

@@ -118,7 +118,11 @@ def test_the_attribution_memo_never_changes_what_a_scan_finds(
     first = invoke(["list", "--json", "--cache-dir", str(cache_v2)]).json
     memo_files = list((tmp_path / "memo").iterdir())
     assert len(memo_files) == 1, "the first scan leaves a memo behind"
+    written = memo_files[0].stat()
     assert invoke(["list", "--json", "--cache-dir", str(cache_v2)]).json == first
+    unchanged = memo_files[0].stat()
+    assert (unchanged.st_ino, unchanged.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    assert list((tmp_path / "memo").iterdir()) == memo_files, "no temporary file is left"
 
     # pip replaces files rather than rewriting them: a changed entry must be attributed afresh.
     wheel = next(
@@ -128,6 +132,8 @@ def test_the_attribution_memo_never_changes_what_a_scan_finds(
     after = invoke(["list", "--json", "--cache-dir", str(cache_v2)]).json
     (changed,) = [e for e in after["entries"] if e["path"] == wheel["path"]]
     assert changed["kind"] == "damaged" and "Content-Length" in changed["problem"]
+
+    assert memo_files[0].stat().st_ino != written.st_ino, "what changed is written anew"
 
     memo_files[0].write_bytes(b"\x00garbage")
     again = invoke(["list", "--json", "--cache-dir", str(cache_v2)]).json

@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import msgpack
 from platformdirs import user_cache_dir
@@ -26,7 +28,7 @@ from pipcachex.atomic import atomic_output
 from pipcachex.cache.identify import Identity
 from pipcachex.cache.model import Kind
 
-FORMAT = 3
+FORMAT = 4
 _TRANSIENT = ("cannot be read", "file vanished")
 _KINDS = {kind.value: kind for kind in Kind}
 Stamp = tuple[int, ...]
@@ -65,11 +67,18 @@ def stamp_of(*infos: os.stat_result | None) -> Stamp:
     return tuple(values)
 
 
-class AttributionMemo:
-    """The memo for one cache root: look up, record, and save what a scan learned.
+class _Unchanged(Exception):
+    """The scan learned nothing new: keep the memo file as it is."""
 
-    Each entry's record stays packed (msgpack bytes) until it is looked up: unpacked, 100,000
-    records of small lists, ints and strings took some 80 MB, packed about a third of that.
+
+class AttributionMemo:
+    """The memo for one cache root: look up and record during a scan, inside ``recording()``.
+
+    Records stay packed (msgpack bytes) until looked up, and the new memo is written while the
+    scan goes: each record leaves memory once it is written, so a scan that holds 100,000
+    entries does not also hold two copies of the memo (unpacked, the records took some 80 MB;
+    packed and held to the end, some 25 MB). The file is a stream of msgpack values: a header
+    map, then one ``[key, record]`` pair per entry.
     """
 
     def __init__(self, root: Path, directory: Path | None) -> None:
@@ -77,30 +86,70 @@ class AttributionMemo:
         self._path = directory / f"{digest}.msgpack" if directory is not None else None
         self._root = str(root.absolute())
         self._known: dict[bytes, bytes] = {}
-        # What this scan saw, carried over or new: saving it forgets entries that are gone.
-        self._current: dict[bytes, bytes] = {}
+        self._loaded = 0
+        self._kept = 0
         self._dirty = False
+        self._packer = msgpack.Packer(use_bin_type=True)
+        self._pending = bytearray()
+        self._sink: BinaryIO | None = None
         if self._path is not None:
             self._load()
 
     def _load(self) -> None:
         assert self._path is not None
         try:
-            data = msgpack.unpackb(self._path.read_bytes(), raw=False)
-        except (OSError, ValueError, msgpack.UnpackException):
-            return  # a missing or unreadable memo only costs time
-        if (
-            isinstance(data, dict)
-            and data.get("format") == FORMAT
-            and data.get("root") == self._root
-        ):
-            entries = data.get("entries")
-            if isinstance(entries, dict):
-                self._known = entries
+            stream = msgpack.Unpacker(raw=False)
+            stream.feed(self._path.read_bytes())
+            header = next(stream)
+            if not (
+                isinstance(header, dict)
+                and header.get("format") == FORMAT
+                and header.get("root") == self._root
+            ):
+                return
+            known = {}
+            for key, record in stream:
+                if type(key) is bytes and type(record) is bytes:
+                    known[key] = record
+        except (OSError, ValueError, TypeError, StopIteration, msgpack.UnpackException):
+            return  # a missing, unreadable or foreign memo only costs time
+        self._known, self._loaded = known, len(known)
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[None]:
+        """Write what the scan inside the block looks up and records to a new memo file.
+
+        It replaces the old one (atomically) when the block completes and the memo changed;
+        an interrupted scan, or a memo that cannot be written, leaves the old file alone.
+        """
+        if self._path is None:
+            yield
+            return
+        scan_failed = False
+        try:
+            with contextlib.ExitStack() as stack:
+                with contextlib.suppress(OSError):
+                    self._path.parent.mkdir(parents=True, exist_ok=True)
+                    self._sink = stack.enter_context(atomic_output(self._path))
+                self._put({"format": FORMAT, "root": self._root})
+                try:
+                    yield
+                except BaseException:
+                    scan_failed = True
+                    raise
+                self._flush()
+                if self._sink is None or not (self._dirty or self._kept != self._loaded):
+                    raise _Unchanged  # atomic_output then drops its temporary file
+        except (_Unchanged, OSError):
+            if scan_failed:
+                raise
+            # Nothing new, or the memo could not be written: it only ever saves time.
+        finally:
+            self._sink = None
 
     def lookup(self, key: bytes, stamp: Stamp) -> Identity | None:
         """The memoised identity of the entry at ``key`` if its files still have ``stamp``."""
-        packed = self._known.get(key)
+        packed = self._known.pop(key, None)
         if type(packed) is not bytes:
             return None
         try:
@@ -110,16 +159,15 @@ class AttributionMemo:
             identity = Identity(_KINDS[record[1]], *record[2:6])
         except (ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException):
             return None  # a damaged record is attributed afresh
-        self._current[key] = packed
+        self._keep(key, packed)
         return identity
 
     def record(self, key: bytes, stamp: Stamp, identity: Identity) -> None:
         """Remember what attributing the entry at ``key`` found, unless it may change by itself."""
         self._dirty = True
         if identity.problem is not None and identity.problem.startswith(_TRANSIENT):
-            self._current.pop(key, None)
             return
-        self._current[key] = msgpack.packb(
+        packed = msgpack.packb(
             [
                 stamp,
                 identity.kind.value,
@@ -129,15 +177,24 @@ class AttributionMemo:
                 identity.problem,
             ]
         )
+        self._keep(key, packed)
 
-    def save(self) -> None:
-        """Write the memo (forgetting entries this scan did not see), atomically, if it changed."""
-        if self._path is None or not (self._dirty or len(self._current) != len(self._known)):
+    def _keep(self, key: bytes, packed: bytes) -> None:
+        self._kept += 1
+        self._put([key, packed])
+
+    def _put(self, value: object) -> None:
+        if self._sink is None:
             return
-        payload = msgpack.packb(
-            {"format": FORMAT, "root": self._root, "entries": self._current}, use_bin_type=True
-        )
-        with contextlib.suppress(OSError):  # the memo is an optimisation: never fail a command
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_output(self._path) as handle:
-                handle.write(payload)
+        self._pending += self._packer.pack(value)
+        if len(self._pending) >= 1 << 16:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._sink is None:
+            return
+        try:
+            self._sink.write(self._pending)
+        except OSError:
+            self._sink = None  # a full disk: give up on the memo, not on the scan
+        self._pending.clear()

@@ -160,8 +160,8 @@ class CacheWalk:
         memo = AttributionMemo(self.root, memo_directory())
         walker = _Walker(self.root, self.scanned_at, self._on_progress, memo, self._examine)
         walker.unreadable = self.unreadable
-        yield from walker.entries()
-        memo.save()
+        with memo.recording():
+            yield from walker.entries()
 
 
 def scan_cache(
