@@ -205,6 +205,18 @@ def _digest(value: Any) -> str:
     return value
 
 
+def member_namer(root: str | os.PathLike[str]) -> Callable[[str], str]:
+    """How the archive names the cache files under ``root``: relative, ``/``-separated."""
+    top = os.fspath(root)
+    prefix = os.path.join(top, "")
+
+    def name(path: str) -> str:
+        text = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, top)
+        return text if os.sep == "/" else text.replace(os.sep, "/")
+
+    return name
+
+
 def safe_relative_path(name: str) -> str:
     """Return ``name`` if it is a plain relative path inside the cache, else raise ArchiveError.
 

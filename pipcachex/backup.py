@@ -37,6 +37,7 @@ from pipcachex.archive import (
     manifest_header,
     manifest_line,
     member_header,
+    member_namer,
     padding,
 )
 from pipcachex.atomic import atomic_output
@@ -143,24 +144,7 @@ def _archive_order(entries: Sequence[CacheEntry]) -> Iterator[CacheFile]:
     for entry in entries:
         # An HTTP entry's body before its metadata: restore writes in archive order, and pip
         # sees the entry only once the metadata is there, by which time the body is complete.
-        anchor = os.fspath(entry.path)
-        yield from sorted(entry.files, key=lambda m: os.fspath(m.path) == anchor)
-
-
-class _Relative:
-    """Cache paths relative to the root, ``/``-separated, as the archive names them."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = os.fspath(root)
-        self.prefix = os.path.join(self.root, "")
-
-    def __call__(self, path: str | os.PathLike[str]) -> str:
-        text = os.fspath(path)
-        if text.startswith(self.prefix):
-            relative = text[len(self.prefix) :]
-        else:
-            relative = os.path.relpath(text, self.root)
-        return relative if os.sep == "/" else relative.replace(os.sep, "/")
+        yield from sorted(entry.files, key=lambda m: m.path == entry.path)
 
 
 class _Records:
@@ -290,7 +274,7 @@ def backup_entries(
     try:
         with atomic_output(path, suffix=".partial") as raw:
             writer = ArchiveWriter(raw, chosen, path.name)
-            manifest = _write_archive(writer, manifest, kept, _Relative(root), advance)
+            manifest = _write_archive(writer, manifest, kept, member_namer(root), advance)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise BackupError(f"cannot write {path}: {reason}; no backup written") from None
@@ -310,7 +294,7 @@ def _write_archive(
     writer: ArchiveWriter,
     manifest: Manifest,
     entries: Sequence[CacheEntry],
-    relative: _Relative,
+    relative: Callable[[str], str],
     advance: Callable[[int], None],
 ) -> Manifest:
     """Write ``manifest.json`` and then every file of ``entries``; return the manifest written.
@@ -323,8 +307,7 @@ def _write_archive(
     Either way a file whose size or mtime moves, or whose bytes differ between the reads, stops
     the backup.
     """
-    # References to the paths the entries hold already: no new object per file.
-    paths = [os.fspath(member.path) for member in _archive_order(entries)]
+    paths = [member.path for member in _archive_order(entries)]
     records = _Records()
     for index, name in enumerate(paths):
         if writer.patchable:

@@ -146,7 +146,7 @@ class _Deleter:
             {m.directory for m in entry.files} | {entry.path}, key=lambda p: -p.count(os.sep)
         )
         for directory in directories:
-            if directory != entry.path and self.inside(directory) and not os.path.islink(directory):
+            if directory != entry.path and self._directory_inside(directory):
                 try:
                     os.rmdir(directory)
                     self.removed_directories += 1

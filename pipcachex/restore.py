@@ -21,7 +21,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipcachex.archive import Manifest, ManifestFile, sha256_of
+from pipcachex.archive import Manifest, ManifestFile, member_namer, sha256_of
 from pipcachex.atomic import fsync_directory
 from pipcachex.cache import CacheEntry, scan_cache
 from pipcachex.cache.fileio import open_untouched
@@ -183,16 +183,6 @@ def _compare(path: str, record: ManifestFile) -> str:
     return "identical" if digest == record.sha256 else "different"
 
 
-def _relative_to(root: str) -> Callable[[str], str]:
-    prefix = os.path.join(root, "")
-
-    def relative(path: str) -> str:
-        text = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
-        return text if os.sep == "/" else text.replace(os.sep, "/")
-
-    return relative
-
-
 def plan_restore(
     root: Path,
     archive: Path,
@@ -247,9 +237,9 @@ def plan_restore(
     if replace and root.is_dir():
         wanted = {r.path: r for r in manifest.files}
         same = {r.path for r in groups["identical"]}
-        to_relative = _relative_to(top)
+        to_relative = member_namer(top)
         for entry in scan_cache(root).entries:
-            relative = [to_relative(os.fspath(f.path)) for f in entry.files]
+            relative = [to_relative(f.path) for f in entry.files]
             if not all(p in same for p in relative):
                 remove.append(entry)
                 # Files of a removed entry that the backup holds come back from the backup.
