@@ -10,13 +10,21 @@ Every removal goes through ``delete_entries``, which
 - removes an HTTP entry's metadata before its body, so an interruption leaves at worst an
   orphaned body that pip treats as a miss, and
 - removes directories only once they are empty, bottom-up, up to the layout directory.
+
+Large deletions run on a few threads, each taking a run of consecutive entries: removing a file
+waits on the disk far longer than the Python around it runs, and the file system serves several
+such waits at once. Each entry is still removed by one thread in the order above; directories
+two threads share are removed by whichever empties them last.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +33,12 @@ from pipcachex.cache.scan import foreign_reason, has_fresh_build
 from pipcachex.errors import UnsafeCacheError
 
 _LAYOUT_DIRS = ("http", "http-v2", "wheels")
+#: Threads that delete at once. Measured on a 100,000-entry cache (ext4): two `find -delete`
+#: over halves of the tree took 15 s where one over all of it took 27-29 s; four took 15 s.
+_WORKERS = 4
+#: Entries per task at most: small enough that Ctrl-C stops within a moment and progress moves
+#: steadily, large enough that handing out tasks costs nothing next to the deletions.
+_CHUNK = 128
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,9 @@ class _Deleter:
         self.failed: list[DeletionProblem] = []
         self.removed_directories = 0
         self._inside: dict[str, bool] = {}
+        # Counts rmdirs from several threads; set when the caller gives up (Ctrl-C, an error).
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
 
     def inside(self, path: str) -> bool:
         """Whether ``path``'s directory really lies within the root (no symlinked parents)."""
@@ -135,9 +152,13 @@ class _Deleter:
                 os.rmdir(directory)
             except OSError:
                 return
-            self.removed_directories += 1
-            del self._inside[directory]
+            self._count_directory()
+            self._inside.pop(directory, None)
             directory = os.path.dirname(directory)
+
+    def _count_directory(self) -> None:
+        with self._lock:
+            self.removed_directories += 1
 
     def remove_tree_files(self, entry: CacheEntry) -> bool:
         """Remove a built-wheel directory's files, then its now empty subdirectories."""
@@ -149,7 +170,7 @@ class _Deleter:
             if directory != entry.path and self._directory_inside(directory):
                 try:
                     os.rmdir(directory)
-                    self.removed_directories += 1
+                    self._count_directory()
                 except OSError:
                     pass
         self.prune(entry.path)
@@ -211,18 +232,63 @@ def delete_entries(
     if not root_checked:
         ensure_deletable(root)
     deleter = _Deleter(root)
+    todo = list(entries)
+    # A few entries per task when there are few, so even a small deletion is shared out.
+    size = max(2, min(_CHUNK, -(-len(todo) // (4 * _WORKERS))))
+    chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
     removed: list[CacheEntry] = []
     refused: list[DeletionProblem] = []
-    for done, entry in enumerate(entries, start=1):
-        reason = refusal_reason(entry, allow_unknown=allow_unknown)
-        if reason is None and os.path.abspath(entry.path) == deleter.root:
-            reason = "the cache directory itself is never removed"
-        if reason is not None:
-            refused.append(DeletionProblem(entry.path, reason))
-        elif deleter.remove(entry):
-            removed.append(entry)
-        if on_progress is not None:
-            on_progress(done)
-    return DeletionReport(
-        tuple(removed), tuple(refused), tuple(deleter.failed), deleter.removed_directories
-    )
+    done = 0
+    with closing(_run(deleter, chunks, allow_unknown)) as results:
+        for chunk, outcomes in zip(chunks, results, strict=True):
+            for entry, outcome in zip(chunk, outcomes, strict=True):
+                if isinstance(outcome, DeletionProblem):
+                    refused.append(outcome)
+                elif outcome:
+                    removed.append(entry)
+            done += len(chunk)
+            if on_progress is not None:
+                on_progress(done)
+    # Threads finish in any order; a report in path order reads the same on every run.
+    failed = tuple(sorted(deleter.failed, key=lambda problem: problem.path))
+    return DeletionReport(tuple(removed), tuple(refused), failed, deleter.removed_directories)
+
+
+#: What became of one entry: removed (True), not wholly removed (False), or refused (why).
+_Outcome = bool | DeletionProblem
+
+
+def _run(
+    deleter: _Deleter, chunks: Sequence[Sequence[CacheEntry]], allow_unknown: bool
+) -> Generator[list[_Outcome], None, None]:
+    """Each chunk's outcomes, in chunk order; chunks go to threads when there are several."""
+
+    def settle(chunk: Sequence[CacheEntry]) -> list[_Outcome]:
+        outcomes: list[_Outcome] = []
+        for entry in chunk:
+            if deleter.stopping.is_set():
+                break
+            reason = refusal_reason(entry, allow_unknown=allow_unknown)
+            if reason is None and os.path.abspath(entry.path) == deleter.root:
+                reason = "the cache directory itself is never removed"
+            outcomes.append(
+                DeletionProblem(entry.path, reason) if reason is not None else deleter.remove(entry)
+            )
+        return outcomes
+
+    if len(chunks) < 2:
+        yield from map(settle, chunks)
+        return
+    pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="pipcachex-delete")
+    futures: list[Future[list[_Outcome]]] = []
+    try:
+        futures = [pool.submit(settle, chunk) for chunk in chunks]
+        for future in futures:
+            yield future.result()
+    finally:
+        # Whatever stops the caller (Ctrl-C, an error), no chunk starts after it, and the
+        # threads finish the entries they are on: no entry is left half removed.
+        deleter.stopping.set()
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=True)

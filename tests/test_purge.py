@@ -746,3 +746,29 @@ def test_a_purge_by_age_without_the_memo_removes_fully_attributed_entries(cache:
     assert removed == sorted(tuple(e[f] for f in fields) for e in old)
     assert result.json["kept_entries"] == len(entries) - len(old)
     assert result.json["refused"] == []
+
+
+def test_a_large_purge_shared_out_among_threads_removes_exactly_its_entries(
+    tmp_path: Path,
+) -> None:
+    """Hundreds of entries in shared directories: each old one gone, no empty directory left."""
+    cache = tmp_path / "cache"
+    written = []
+    for number in range(400):
+        body = f"Metadata-Version: 2.1\nName: p{number}\nVersion: 1.0\n\n".encode()
+        url = f"https://example.invalid/files/p{number}-1.0-py3-none-any.whl.metadata"
+        entry = cachefactory.write_http_v2_entry(cache, url, body, cachefactory.file_headers(body))
+        paths = [entry.meta] + ([entry.body] if entry.body is not None else [])
+        for path in paths:
+            cachefactory.set_age(path, (40 if number % 4 else 1) * DAY)
+        written.append((number % 4 != 0, paths))
+
+    result = purge(cache, *OLD_YES_JSON)
+
+    assert result.exit_code == 0, result.stderr
+    assert len(result.json["removed"]) == 300
+    assert result.json["failed"] == [] and result.json["refused"] == []
+    for old, paths in written:
+        assert all(path.exists() != old for path in paths), paths
+    assert_no_empty_dirs_left(cache, result.json["removed"])
+    assert result.json["kept_entries"] == 100
