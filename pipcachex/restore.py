@@ -6,8 +6,9 @@ with the cache: missing ones are to be added, identical ones skipped, different 
 are (merge) or, with ``replace``, their entries removed and rewritten from the backup together
 with every entry the backup does not hold. ``apply_restore`` reads the archive a second time and
 writes each file to a temp file in its directory with its recorded times; once a batch of them
-is on disk (one ``sync`` for the batch on Linux, an fsync per file elsewhere) each is
-``os.replace``d in. Removals go through ``pipcachex.deletion``, the only code that deletes.
+is on disk (one ``sync`` for the batch on Linux, run while the next batch is written; an
+fsync per file elsewhere) each is ``os.replace``d in. Removals go through
+``pipcachex.deletion``, the only code that deletes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import secrets
 import stat
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -299,12 +301,18 @@ def apply_restore(plan: RestorePlan, on_progress: ProgressCallback | None = None
     )
 
 
+#: A file written to its temp file: (temp path, target path, its record).
+_Staged = tuple[str, str, ManifestFile]
+
+
 class _Writer:
     """The second pass over the archive: writes the planned files as their members go by.
 
     Each file goes to a temp file beside its target and waits in a batch; once the batch is on
-    disk, each temp file is renamed over its target (if the cache still lacks that file). A crash
-    leaves complete files and, at worst, one batch of ``.<name>.<random>.restore.tmp`` files.
+    disk, each temp file is renamed over its target (if the cache still lacks that file). On
+    Linux a full batch is synced by a thread while the next one is written: the sync waits on
+    the disk, the writing on the CPU. A crash leaves complete files and, at worst, two batches
+    of ``.<name>.<random>.restore.tmp`` files.
     """
 
     def __init__(self, plan: RestorePlan, on_progress: ProgressCallback | None) -> None:
@@ -320,8 +328,10 @@ class _Writer:
         self.problems: list[Problem] = []
         self.directories: set[str] = set()
         self.made = _Directories(self.root)
-        self.batch: list[tuple[str, str, ManifestFile]] = []
+        self.batch: list[_Staged] = []
         self.batch_bytes = 0
+        # The batch whose sync is under way, and the thread running it.
+        self.syncing: tuple[threading.Thread, list[_Staged]] | None = None
         self.renamed = False
         self._token = secrets.token_hex(4)
         self._counter = 0
@@ -335,13 +345,20 @@ class _Writer:
                     if member.record.path in self.todo:
                         self._stage(member.record, member.chunks())
                         if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
-                            self._commit()
-            self._commit()
+                            self._hand_over()
+            self._hand_over()
+            self._finish_sync()
         finally:
             # Whatever stopped the pass (a damaged archive, Ctrl-C), no temp file stays behind.
-            for temp, _, _ in self.batch:
+            leftovers = self.batch
+            if self.syncing is not None:
+                thread, synced = self.syncing
+                thread.join()
+                leftovers = synced + leftovers
+                self.syncing = None
+            for temp, _, _ in leftovers:
                 _unlink(temp)
-            self.batch.clear()
+            self.batch = []
         if self.renamed:
             _make_renames_durable(self.directories)
 
@@ -391,14 +408,31 @@ class _Writer:
             except FileExistsError:
                 continue
 
-    def _commit(self) -> None:
-        """Put the batch on disk, then rename each temp file in, in archive order."""
+    def _hand_over(self) -> None:
+        """Start putting the batch on disk; first rename in the batch synced before it."""
         if not self.batch:
             return
-        if _SYNC_IN_BATCHES:
-            # No file is renamed into place before its data is on disk.
-            os.sync()
-        for temp, target, record in self.batch:
+        self._finish_sync()
+        batch, self.batch, self.batch_bytes = self.batch, [], 0
+        if not _SYNC_IN_BATCHES:
+            self._rename(batch)  # each file was fsynced as it was written
+            return
+        # os.sync releases the GIL: the next batch is written while this one goes to disk.
+        thread = threading.Thread(target=os.sync, name="pipcachex-sync", daemon=True)
+        thread.start()
+        self.syncing = (thread, batch)
+
+    def _finish_sync(self) -> None:
+        """Wait for the sync under way, then rename its batch in."""
+        if self.syncing is not None:
+            thread, batch = self.syncing
+            thread.join()
+            self.syncing = None
+            self._rename(batch)
+
+    def _rename(self, batch: list[_Staged]) -> None:
+        """Rename each temp file of a batch that is on disk into place, in archive order."""
+        for temp, target, record in batch:
             try:
                 # The cache may have changed since the plan (a pip ran, or a removal was
                 # refused): a file there now is compared again and never overwritten if different.
@@ -417,8 +451,6 @@ class _Writer:
             except OSError as exc:
                 self.problems.append(Problem(record.path, exc.strerror or str(exc)))
             _unlink(temp)
-        self.batch.clear()
-        self.batch_bytes = 0
 
     def _advance(self, count: int) -> None:
         self.done += count

@@ -553,18 +553,28 @@ def test_restore_onto_a_fresh_machine_creates_the_cache_dir(cache_v2: Path, tmp_
 def test_restore_in_small_batches_leaves_no_temp_files(
     mixed_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Files are renamed in batch by batch; every batch boundary leaves complete files only."""
+    """Batch by batch, no temp file is renamed in before a sync that began after it existed."""
     import pipcachex.restore
 
     monkeypatch.setattr(pipcachex.restore, "BATCH_FILES", 3)
     synced: list[int] = []
-    real_sync = os.sync
+    on_disk: set[str] = set()
+    renamed: list[str] = []
+    real_sync, real_replace = os.sync, os.replace
 
     def counting_sync() -> None:
-        synced.append(len(list(mixed_cache.rglob("*.restore.tmp"))))
+        temps = {str(p) for p in mixed_cache.rglob("*.restore.tmp")}
+        synced.append(len(temps))
         real_sync()
+        on_disk.update(temps)
+
+    def checked_replace(source: str, target: str) -> None:
+        if str(source).endswith(".restore.tmp"):
+            renamed.append(str(source))
+        real_replace(source, target)
 
     monkeypatch.setattr(os, "sync", counting_sync)
+    monkeypatch.setattr(os, "replace", checked_replace)
     before = snapshot(mixed_cache)
     document = backup(mixed_cache, "--to", str(tmp_path / "all.tar"))
     wipe(mixed_cache)
@@ -572,10 +582,13 @@ def test_restore_in_small_batches_leaves_no_temp_files(
     assert result.exit_code == 0, result.stderr
     assert snapshot(mixed_cache) == before
     assert not list(mixed_cache.rglob("*.restore.tmp"))
+    assert len(renamed) == len(before)
     if sys.platform.startswith("linux"):
-        # One sync per batch of (at most) 3 temp files, then one for the renames.
+        assert set(renamed) <= on_disk, "a file was renamed in before its data was synced"
+        # One sync per batch of (at most) 3 temp files, then one for the renames. A batch is
+        # synced while the next is written, so a sync sees at most two batches' temp files.
         assert len(synced) == -(-len(before) // 3) + 1
-        assert max(synced) == 3 and synced[-1] == 0
+        assert 3 <= max(synced) <= 6 and synced[-1] == 0
 
 
 def test_archive_written_by_earlier_versions_still_restores(
