@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pipcachex.errors import PipcachexError
+from pipcachex.records import FileTable, ManifestFile
 
 FORMAT_NAME = "pipcachex-backup"
 FORMAT_VERSION = 1
@@ -72,27 +73,6 @@ DEFAULT_COMPRESSION = Compression.NONE
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz")
 
 
-@dataclass(frozen=True, slots=True)
-class ManifestFile:
-    """One cache file as recorded in the manifest (``path`` is relative to the cache root)."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    atime_ns: int
-    sha256: str
-
-    def to_json(self) -> dict[str, Any]:
-        """The manifest form of this record."""
-        return {
-            "path": self.path,
-            "size": self.size,
-            "mtime_ns": self.mtime_ns,
-            "atime_ns": self.atime_ns,
-            "sha256": self.sha256,
-        }
-
-
 @dataclass(frozen=True)
 class Manifest:
     """What a backup holds and where it came from.
@@ -107,7 +87,7 @@ class Manifest:
     pip_version: str | None
     compression: str
     projects: tuple[dict[str, Any], ...]
-    files: tuple[ManifestFile, ...]
+    files: Sequence[ManifestFile]
     entries: int
     file_count: int = -1
     size: int = -1
@@ -118,7 +98,11 @@ class Manifest:
         if self.file_count < 0:
             object.__setattr__(self, "file_count", len(self.files))
         if self.size < 0:
-            object.__setattr__(self, "size", sum(f.size for f in self.files))
+            files = self.files
+            size = (
+                files.total_size() if isinstance(files, FileTable) else sum(f.size for f in files)
+            )
+            object.__setattr__(self, "size", size)
 
     def to_json(self, files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """The document stored as ``manifest.json`` (``files`` instead of the records' own)."""
@@ -159,10 +143,12 @@ class Manifest:
                     f"backup format version {data['format_version']} is not supported "
                     f"(this pipcachex reads version {FORMAT_VERSION})"
                 )
-            files = tuple(
-                f if isinstance(f, ManifestFile) else _file_record(dict(f), strict=True)
-                for f in data["files"]
-            )
+            files = data["files"]
+            if not isinstance(files, FileTable):
+                files = FileTable.of(
+                    f if isinstance(f, ManifestFile) else _file_record(dict(f), strict=True)
+                    for f in files
+                )
             return cls(
                 created=str(data["created"]),
                 source_cache_dir=str(data["source_cache_dir"]),

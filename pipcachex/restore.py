@@ -18,16 +18,19 @@ import secrets
 import stat
 import sys
 import threading
+from array import array
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
-from pipcachex.archive import Manifest, ManifestFile, member_namer, sha256_of
+from pipcachex.archive import Manifest, member_namer, sha256_of
 from pipcachex.atomic import fsync_directory
 from pipcachex.cache import CacheEntry, scan_cache
 from pipcachex.cache.fileio import open_untouched
 from pipcachex.deletion import delete_entries
+from pipcachex.records import FileTable, Selection
 from pipcachex.tarstream import ArchiveReader
 from pipcachex.tarstream import verify_archive as _verify_archive
 
@@ -43,6 +46,10 @@ _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _TEMP_FLAGS |= getattr(os, "O_BINARY", 0)
 #: A temp file gets its times through its descriptor (futimens) where the platform allows it.
 _UTIME_FD = os.utime in os.supports_fd
+#: What is known about directories is forgotten past this many: every entry has a directory of
+#: its own, and at 100,000 entries remembering them all was ~18 MB at the peak. Files come
+#: grouped by directory, so forgetting costs an occasional lstat or mkdir, nothing more.
+_MEMO_LIMIT = 8192
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,9 @@ class RestorePlan:
     archive: Path
     manifest: Manifest
     replace: bool
-    add: tuple[ManifestFile, ...]
-    identical: tuple[ManifestFile, ...]
-    different: tuple[ManifestFile, ...]
+    add: Selection
+    identical: Selection
+    different: Selection
     remove: tuple[CacheEntry, ...]
     blocked: tuple[Problem, ...]
 
@@ -90,8 +97,9 @@ class RestoreResult:
 class _Obstacles:
     """Says why a file cannot be written safely: a symlink or file where a directory should be.
 
-    Files share directories, so each directory is looked at once. Directories that do not
-    exist are remembered in ``absent``: nothing below them needs looking at.
+    Files share directories, so each directory is looked at once (while remembered, see
+    ``_MEMO_LIMIT``). Directories that do not exist are remembered in ``absent``: nothing below
+    them needs looking at.
     """
 
     def __init__(self, root: str) -> None:
@@ -108,6 +116,9 @@ class _Obstacles:
             return self._known[directory]
         parent = directory.rpartition("/")[0]
         reason = self.directory(parent)
+        if len(self._known) >= _MEMO_LIMIT:
+            self._known = {"": None, parent: reason}
+            self.absent.intersection_update((parent,))
         if reason is None and parent in self.absent:
             self.absent.add(directory)
         elif reason is None:
@@ -150,7 +161,10 @@ class _Directories:
             except OSError as exc:
                 reason = exc.strerror or str(exc)
         else:
-            reason = self.ensure(directory.rpartition("/")[0])
+            parent = directory.rpartition("/")[0]
+            reason = self.ensure(parent)
+            if len(self._known) >= _MEMO_LIMIT:
+                self._known = {parent: reason}
             if reason is None:
                 path = f"{self.root}/{directory}"
                 try:
@@ -167,22 +181,22 @@ class _Directories:
         return reason
 
 
-def _compare(path: str, record: ManifestFile) -> str:
-    """Classify the cache's file against the record: missing, identical, different or blocked."""
+def _compare(path: str, size: int, sha256: bytes | bytearray) -> str:
+    """Classify the cache's file against a record: missing, identical, different or blocked."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         return "missing"
     if not stat.S_ISREG(info.st_mode):
         return "blocked"
-    if info.st_size != record.size:
+    if info.st_size != size:
         return "different"
     try:
         with open_untouched(path) as stream:
             digest, _ = sha256_of(stream)
     except FileNotFoundError:
         return "missing"
-    return "identical" if digest == record.sha256 else "different"
+    return "identical" if digest == sha256.hex() else "different"
 
 
 def plan_restore(
@@ -211,17 +225,16 @@ def plan_restore(
             on_progress(done, max(done, total))
 
     manifest = _verify_archive(archive, advance, learn_total)
-    groups: dict[str, list[ManifestFile]] = {
-        "missing": [],
-        "identical": [],
-        "different": [],
-    }
+    files = manifest.files
+    table = files if isinstance(files, FileTable) else FileTable.of(files)
+    # Indices into the table, not records: a record object per file was most of the plan.
+    groups = {"missing": array("q"), "identical": array("q"), "different": array("q")}
     blocked: list[Problem] = []
     top = os.fspath(root)
     obstacle = _Obstacles(top)
     absent = obstacle.absent
-    for record in manifest.files:
-        directory = record.path.rpartition("/")[0]
+    for index, path in enumerate(table.paths):
+        directory = path.rpartition("/")[0]
         reason = obstacle.directory(directory)
         if reason:
             state = "blocked"
@@ -229,37 +242,54 @@ def plan_restore(
             # Its directory does not exist (a fresh cache): nothing to look at.
             state = "missing"
         else:
-            state = _compare(os.path.join(top, record.path), record)
+            state = _compare(os.path.join(top, path), table.sizes[index], table.digest(index))
         if state == "blocked":
-            blocked.append(Problem(record.path, reason or "something other than a file is there"))
+            blocked.append(Problem(path, reason or "something other than a file is there"))
         else:
-            groups[state].append(record)
+            groups[state].append(index)
     remove: list[CacheEntry] = []
     again: set[str] = set()
     if replace and root.is_dir():
-        wanted = {r.path: r for r in manifest.files}
-        same = {r.path for r in groups["identical"]}
+        wanted = table.positions()
+        same = {table.paths[i] for i in groups["identical"]}
         to_relative = member_namer(top)
         for entry in scan_cache(root).entries:
             relative = [to_relative(f.path) for f in entry.files]
             if not all(p in same for p in relative):
                 remove.append(entry)
                 # Files of a removed entry that the backup holds come back from the backup.
-                groups["missing"] += [wanted[p] for p in relative if p in wanted]
+                groups["missing"].extend(wanted[p] for p in relative if p in wanted)
                 again.update(relative)
-    add = groups["missing"] + (groups["different"] if replace else [])
-    order = {r.path: i for i, r in enumerate(manifest.files)}
+    add = groups["missing"]
+    if replace:
+        add += groups["different"]
     return RestorePlan(
         root=root,
         archive=archive,
         manifest=manifest,
         replace=replace,
-        add=tuple(sorted({r.path: r for r in add}.values(), key=lambda r: order[r.path])),
-        identical=tuple(r for r in groups["identical"] if r.path not in again),
-        different=tuple(groups["different"]),
+        add=Selection(table, _in_manifest_order(table, add)),
+        identical=Selection(table, (i for i in groups["identical"] if table.paths[i] not in again)),
+        different=Selection(table, groups["different"]),
         remove=tuple(remove),
         blocked=tuple(blocked),
     )
+
+
+def _in_manifest_order(table: FileTable, indices: array[int]) -> Iterable[int]:
+    """One record per path (the last one listed), in the order the manifest lists the paths."""
+    if not table.has_duplicates:
+        # Paths and indices correspond one to one: the order is the indices'.
+        if all(a < b for a, b in pairwise(indices)):
+            return indices  # a merge into a fresh cache: every file, in order
+        flags = bytearray(len(table))
+        for index in indices:
+            flags[index] = 1
+        return (index for index, flag in enumerate(flags) if flag)
+    paths = table.paths
+    order = table.positions()
+    chosen = {paths[i]: i for i in indices}
+    return sorted(chosen.values(), key=lambda i: order[paths[i]])
 
 
 def dry_run_result(plan: RestorePlan) -> RestoreResult:
@@ -267,9 +297,9 @@ def dry_run_result(plan: RestorePlan) -> RestoreResult:
     return RestoreResult(
         plan=plan,
         dry_run=True,
-        added=tuple(r.path for r in plan.add),
+        added=tuple(plan.add.paths()),
         identical=len(plan.identical),
-        kept=() if plan.replace else tuple(r.path for r in plan.different),
+        kept=() if plan.replace else tuple(plan.different.paths()),
         removed=plan.remove,
         warnings=(),
         problems=plan.blocked,
@@ -288,7 +318,7 @@ def apply_restore(plan: RestorePlan, on_progress: ProgressCallback | None = None
         problems += [Problem(str(p.path), p.reason) for p in report.failed]
     writer = _Writer(plan, on_progress)
     writer.run()
-    kept = tuple(r.path for r in plan.different if not plan.replace) + tuple(writer.kept)
+    kept = (() if plan.replace else tuple(plan.different.paths())) + tuple(writer.kept)
     return RestoreResult(
         plan=plan,
         dry_run=False,
@@ -301,8 +331,8 @@ def apply_restore(plan: RestorePlan, on_progress: ProgressCallback | None = None
     )
 
 
-#: A file written to its temp file: (temp path, target path, its record).
-_Staged = tuple[str, str, ManifestFile]
+#: A file written to its temp file but not renamed in yet: (temp path, target, record index).
+_Staged = tuple[str, str, int]
 
 
 class _Writer:
@@ -318,8 +348,14 @@ class _Writer:
     def __init__(self, plan: RestorePlan, on_progress: ProgressCallback | None) -> None:
         self.plan = plan
         self.root = os.fspath(plan.root)
-        self.todo = {r.path for r in plan.add}
-        self.total = sum(r.size for r in plan.add)
+        table = plan.add.table
+        # One flag per record; a member stands for its path's last record (see members()).
+        self.todo = bytearray(len(table))
+        last = table.positions() if table.has_duplicates else None
+        for index in plan.add.indices:
+            self.todo[index if last is None else last[table.paths[index]]] = 1
+        self.pending = len(plan.add)
+        self.total = plan.add.total_size()
         self.done = 0
         self.on_progress = on_progress
         self.added: list[str] = []
@@ -328,6 +364,7 @@ class _Writer:
         self.problems: list[Problem] = []
         self.directories: set[str] = set()
         self.made = _Directories(self.root)
+        self.table = table
         self.batch: list[_Staged] = []
         self.batch_bytes = 0
         # The batch whose sync is under way, and the thread running it.
@@ -337,13 +374,13 @@ class _Writer:
         self._counter = 0
 
     def run(self) -> None:
-        if not self.todo:
+        if not self.pending:
             return
         try:
             with ArchiveReader(self.plan.archive, self.plan.manifest) as reader:
                 for member in reader.members():
-                    if member.record.path in self.todo:
-                        self._stage(member.record, member.chunks())
+                    if self.todo[member.index]:
+                        self._stage(member.index, member.chunks())
                         if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
                             self._hand_over()
             self._hand_over()
@@ -362,40 +399,44 @@ class _Writer:
         if self.renamed:
             _make_renames_durable(self.directories)
 
-    def _stage(self, record: ManifestFile, chunks: Iterable[memoryview]) -> None:
-        """Write one file to a temp file beside its target and add it to the batch."""
-        directory, _, name = record.path.rpartition("/")
+    def _stage(self, index: int, chunks: Iterable[memoryview]) -> None:
+        """Write record ``index``'s file to a temp file beside its target; add it to the batch."""
+        table = self.table
+        path = table.paths[index]
+        directory, _, name = path.rpartition("/")
         reason = self.made.ensure(directory)
         if reason is not None:
-            self.problems.append(Problem(record.path, reason))
+            self.problems.append(Problem(path, reason))
             return
         base = f"{self.root}/{directory}/" if directory else f"{self.root}/"
         try:
             temp, fd = self._create_temp(base, name)
         except OSError as exc:
-            self.problems.append(Problem(record.path, exc.strerror or str(exc)))
+            self.problems.append(Problem(path, exc.strerror or str(exc)))
             return
         try:
             try:
                 for chunk in chunks:
                     while chunk:
                         chunk = chunk[os.write(fd, chunk) :]
-                os.utime(fd if _UTIME_FD else temp, ns=(record.atime_ns, record.mtime_ns))
+                times = (table.atimes[index], table.mtimes[index])
+                os.utime(fd if _UTIME_FD else temp, ns=times)
                 if not _SYNC_IN_BATCHES:
                     os.fsync(fd)
             finally:
                 os.close(fd)
         except OSError as exc:
             _unlink(temp)
-            self.problems.append(Problem(record.path, exc.strerror or str(exc)))
+            self.problems.append(Problem(path, exc.strerror or str(exc)))
             return
         except BaseException:
             # A damaged archive (ArchiveError) or Ctrl-C: the temp file goes, the error stays.
             _unlink(temp)
             raise
-        self.batch.append((temp, base + name, record))
-        self.batch_bytes += record.size
-        self._advance(record.size)
+        self.batch.append((temp, base + name, index))
+        size = table.sizes[index]
+        self.batch_bytes += size
+        self._advance(size)
 
     def _create_temp(self, base: str, name: str) -> tuple[str, int]:
         # As tempfile.mkstemp (O_EXCL, mode 0600) without its per-call cost: a random token
@@ -432,24 +473,26 @@ class _Writer:
 
     def _rename(self, batch: list[_Staged]) -> None:
         """Rename each temp file of a batch that is on disk into place, in archive order."""
-        for temp, target, record in batch:
+        table = self.table
+        for temp, target, index in batch:
+            path = table.paths[index]
             try:
                 # The cache may have changed since the plan (a pip ran, or a removal was
                 # refused): a file there now is compared again and never overwritten if different.
-                state = _compare(target, record)
+                state = _compare(target, table.sizes[index], table.digest(index))
                 if state == "missing":
                     os.replace(temp, target)
                     self.renamed = True
                     if not _SYNC_IN_BATCHES:
                         self.directories.add(os.path.dirname(target))
-                    self.added.append(record.path)
+                    self.added.append(path)
                     continue
                 if state == "identical":
                     self.identical += 1
                 else:
-                    self.kept.append(record.path)
+                    self.kept.append(path)
             except OSError as exc:
-                self.problems.append(Problem(record.path, exc.strerror or str(exc)))
+                self.problems.append(Problem(path, exc.strerror or str(exc)))
             _unlink(temp)
 
     def _advance(self, count: int) -> None:

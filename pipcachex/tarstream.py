@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import lzma
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,9 +31,10 @@ from pipcachex.archive import (
     ArchiveError,
     BytesCallback,
     Manifest,
-    ManifestFile,
     safe_relative_path,
 )
+from pipcachex.manifest_stream import ManifestText, parse_manifest
+from pipcachex.records import FileTable, ManifestFile
 
 _BLOCK = 512
 _END = bytes(_BLOCK)
@@ -261,12 +263,18 @@ class TarStream:
 class Member:
     """A file member being read: its manifest record and its data, checked as it is read."""
 
-    __slots__ = ("_archive", "_stream", "record")
+    __slots__ = ("_archive", "_stream", "index", "table")
 
-    def __init__(self, record: ManifestFile, stream: TarStream, archive: Path) -> None:
-        self.record = record
+    def __init__(self, table: FileTable, index: int, stream: TarStream, archive: Path) -> None:
+        self.table = table
+        self.index = index
         self._stream = stream
         self._archive = archive
+
+    @property
+    def record(self) -> ManifestFile:
+        """The member's manifest record (made on demand: most members are only checked)."""
+        return self.table[self.index]
 
     def chunks(self) -> Iterator[memoryview]:
         """Yield the member's bytes; raise ArchiveError at the end if size or sha256 differ."""
@@ -281,9 +289,11 @@ class Member:
             raise ArchiveError(f"{self._archive} is damaged or truncated: {exc}") from None
         except OSError as exc:
             raise ArchiveError(f"{self._archive} cannot be read: {exc}") from None
-        if length != self.record.size or digest.hexdigest() != self.record.sha256:
+        table, index = self.table, self.index
+        recorded = table.digests[32 * index : 32 * index + 32]
+        if length != table.sizes[index] or digest.digest() != recorded:
             raise ArchiveError(
-                f"archive member {self.record.path!r} does not match its recorded sha256 and size"
+                f"archive member {table.paths[index]!r} does not match its recorded sha256 and size"
             )
 
 
@@ -307,16 +317,7 @@ class ArchiveReader:
             first = self._tar.next()
             if first is None or first.name != MANIFEST_NAME or not first.regular:
                 raise ArchiveError(f"{self.path} has no manifest.json as its first member")
-            data = self._tar.read_all()
-            digest = hashlib.sha256(data).hexdigest()
-            if DIGEST_PREFIX + digest != first.pax.get(DIGEST_HEADER):
-                raise ArchiveError(f"{self.path}: manifest.json does not match its checksum")
-            if self._known is not None and self._known.digest == digest:
-                # The very manifest read before (a restore's second pass): no need to parse it.
-                self.manifest = self._known
-            else:
-                self.manifest = Manifest.from_bytes(data, digest)
-            del data
+            self.manifest = self._read_manifest(first)
         except BaseException as exc:
             self.close()
             if isinstance(exc, ArchiveError):
@@ -327,6 +328,40 @@ class ArchiveReader:
                 raise ArchiveError(f"cannot read {self.path}: {exc.strerror or exc}") from None
             raise
         return self
+
+    def _read_manifest(self, header: Header) -> Manifest:
+        """Read, check and parse manifest.json as it streams by, or whole where it must be."""
+        assert self._tar is not None
+        hasher = hashlib.sha256()
+        expected = header.pax.get(DIGEST_HEADER)
+        known = self._known
+        if known is not None and DIGEST_PREFIX + known.digest == expected:
+            # Most likely the very manifest read before (a restore's second pass): hashing it
+            # is enough, no need to parse it again.
+            for chunk in self._tar.data():
+                hasher.update(chunk)
+            manifest: Manifest | None = known
+        else:
+            manifest = parse_manifest(ManifestText(self._tar.data(), hasher))
+        digest = hasher.hexdigest()
+        if DIGEST_PREFIX + digest != expected:
+            raise ArchiveError(f"{self.path}: manifest.json does not match its checksum")
+        if known is not None and manifest is known:
+            return known
+        if manifest is None:
+            # The streaming parser leaves anything unusual (errors included) to json.loads.
+            return self._reread_manifest(digest)
+        return replace(manifest, digest=digest)
+
+    def _reread_manifest(self, digest: str) -> Manifest:
+        with open(self.path, "rb", buffering=0) as file:
+            tar = TarStream(file)
+            header = tar.next()
+            assert header is not None
+            data = tar.read_all()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ArchiveError(f"{self.path}: manifest.json does not match its checksum")
+        return Manifest.from_bytes(data, digest)
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -346,44 +381,49 @@ class ArchiveReader:
         """
         tar = self._tar
         assert tar is not None, "use ArchiveReader as a context manager"
-        expected = {f.path: f for f in self.manifest.files}
-        seen: set[str] = set()
+        files = self.manifest.files
+        table = files if isinstance(files, FileTable) else FileTable.of(files)
+        # Path to index (a path listed twice: its last record); each index is seen once.
+        expected = table.positions()
+        seen = bytearray(len(table))
+        count = 0
         try:
             while (header := tar.next()) is not None:
-                record = self._check(header, expected, seen)
-                yield Member(record, tar, self.path)
+                index = self._check(header, expected, seen, table.sizes)
+                count += 1
+                yield Member(table, index, tar, self.path)
         except READ_ERRORS as exc:
             raise ArchiveError(f"{self.path} is damaged or truncated: {exc}") from None
         except OSError as exc:
             raise ArchiveError(f"{self.path} cannot be read: {exc}") from None
-        missing = len(expected) - len(seen)
+        missing = len(expected) - count
         if missing:
-            first = next(p for p in expected if p not in seen)
+            first = next(p for p, i in expected.items() if not seen[i])
             raise ArchiveError(
                 f"{self.path} lacks {missing} file(s) its manifest lists, such as {first!r} "
                 "(truncated or damaged)"
             )
 
     def _check(
-        self, header: Header, expected: dict[str, ManifestFile], seen: set[str]
-    ) -> ManifestFile:
+        self, header: Header, expected: dict[str, int], seen: bytearray, sizes: Sequence[int]
+    ) -> int:
         name = header.name
         if not name.startswith(MEMBER_PREFIX):
             raise ArchiveError(f"archive member {name!r} is outside cache/; refused")
         relative = name[len(MEMBER_PREFIX) :]
-        record = expected.get(relative)
-        if record is None:
+        index = expected.get(relative)
+        if index is None:
             # Names the manifest lists were checked when it was read.
             safe_relative_path(relative)
         if not header.regular:
             raise ArchiveError(f"archive member {name!r} is not a regular file; refused")
-        if record is None or relative in seen:
-            what = "is listed twice" if record else "is not in the manifest"
+        if index is None or seen[index]:
+            what = "is listed twice" if index is not None else "is not in the manifest"
             raise ArchiveError(f"archive member {name!r} {what}; refused")
-        if header.size != record.size:
+        if header.size != sizes[index]:
             raise ArchiveError(f"archive member {name!r} has a different size than recorded")
-        seen.add(relative)
-        return record
+        seen[index] = 1
+        return index
 
 
 def verify_archive(

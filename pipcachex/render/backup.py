@@ -98,7 +98,7 @@ def render_restore_plan(output: Output, plan: RestorePlan) -> None:
     output.err.print(
         f"Restoring {plan.archive.name} into {plan.root} will remove {len(plan.remove)} entries "
         f"({format_size(removed)}) and write {len(plan.add)} files "
-        f"({format_size(sum(r.size for r in plan.add))}).",
+        f"({format_size(plan.add.total_size())}).",
         markup=False,
     )
 
@@ -124,8 +124,9 @@ def render_restore(output: Output, result: RestoreResult) -> None:
         )
         return
     verb = ("Would add", "would remove") if result.dry_run else ("Added", "removed")
-    added = {r.path: r.size for r in plan.manifest.files}
-    size = sum(added.get(p, 0) for p in result.added)
+    table = plan.add.table
+    where = table.positions()
+    size = sum(table.sizes[where[p]] for p in result.added if p in where)
     summary = f"{verb[0]} {len(result.added)} files ({format_size(size)}) to {plan.root}"
     if plan.replace:
         summary += f", {verb[1]} {len(result.removed)} entries"
