@@ -79,17 +79,16 @@ def parse_manifest(text: ManifestText) -> Manifest | None:
     Reads ``text`` to its end when it can; errors reading the archive propagate.
     """
     pieces = iter(text)
+    manifest: Manifest | None
     try:
         document = _Parser(pieces).document()
         manifest = Manifest.from_json(document)
     except Exception:
         if text.failure is not None:
             raise text.failure from None
-        return None
-    finally:
-        # A parse that gave up early still has the rest of the manifest to hash.
-        if text.failure is None:
-            text.drain()
+        manifest = None
+    # A parse that gave up early still has the rest of the manifest to hash.
+    text.drain()
     return manifest
 
 

@@ -669,3 +669,33 @@ def test_a_symlink_where_a_directory_belongs_is_refused(cache_v2: Path, tmp_path
     assert {p.path for p in applied.problems} == blocked
     assert list(outside.iterdir()) == []
     assert not list(cache_v2.rglob("*.restore.tmp"))
+
+
+def test_manifest_head_is_what_json_dumps_indents(cache_v2: Path, tmp_path: Path) -> None:
+    """The manifest's head, joined piece by piece, is byte for byte json.dumps(indent=1)'s."""
+    from pipcachex.archive import Manifest, manifest_head
+
+    document = manifest_of(Path(backup(cache_v2, "--to", str(tmp_path / "a.tar"))["archive"]))
+    # Enough projects that the pieces are joined in several rounds, with non-ASCII names.
+    projects = tuple(
+        {
+            "package": f"pkg-{i}-é",
+            "entries": i,
+            "size": 7 * i,
+            "versions": [f"{i}.{j}" for j in range(i % 40)],
+        }
+        for i in range(3000)
+    )
+    manifest = Manifest(
+        created=document["created"],
+        source_cache_dir=document["source_cache_dir"] + "/ü",
+        pipcachex_version=document["pipcachex_version"],
+        pip_version=None,
+        compression="gz",
+        projects=projects,
+        files=(),
+        entries=3,
+    )
+    expected = {**manifest.to_json(files=[]), "totals": {"entries": 3, "files": 5, "size": 9}}
+    text = json.dumps(expected, indent=1)
+    assert manifest_head(manifest, 5, 9) == (text[: -len("]\n}")] + "\n").encode()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from cli_helpers import invoke
 
-import pipcachex.restore
+import pipcachex.restore_directories
 import pipcachex.tarstream
 from pipcachex.archive import ArchiveError, Manifest
 from pipcachex.records import FileTable, ManifestFile
@@ -280,7 +280,7 @@ def test_directories_forgotten_along_the_way_change_nothing(
     cache_v2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
 ) -> None:
     """Restore forgets what it knew of directories as it goes: still every file, no symlink."""
-    monkeypatch.setattr(pipcachex.restore, "_MEMO_LIMIT", limit)
+    monkeypatch.setattr(pipcachex.restore_directories, "MEMO_LIMIT", limit)
     archive = _archive(cache_v2, tmp_path)
     paths = sorted(r["path"] for r in json.loads(_manifest_bytes(archive))["files"])
     fresh = tmp_path / "fresh"
