@@ -37,21 +37,16 @@ ALPHA_1_WHEEL = "alpha_pkg-1.0-py3-none-any.whl"
 LAYOUT_OF = {"current": "http-v2", "legacy": "http"}
 OLD_YES_JSON = ("--older-than", "30d", "--yes", "--json")
 
-#: Runs pipcachex in a child process that SIGKILLs itself just before its N+1th unlink in the
-#: cache, so a purge dies part-way at an exactly known point (no cleanup, no atexit, like a real
-#: kill -9). Unlinks elsewhere (pipcachex's own temporary files) do not count.
-KILL_AFTER_UNLINKS = """
+#: Runs pipcachex in a child process that SIGKILLs itself right after it unlinks the file named
+#: first, so a purge dies part-way at a known point (no cleanup, no atexit, like a real kill -9)
+#: whichever of its deleting threads gets there.
+KILL_AFTER_UNLINKING = """
 import os, signal, sys
-limit, done, real_unlink = int(sys.argv[1]), 0, os.unlink
-cache = os.path.join(sys.argv[sys.argv.index("--cache-dir") + 1], "")
+target, real_unlink = sys.argv[1], os.unlink
 def unlink(path, *args, **kwargs):
-    global done
-    if not os.fspath(path).startswith(cache):
-        return real_unlink(path, *args, **kwargs)
-    if done >= limit:
-        os.kill(os.getpid(), signal.SIGKILL)
     real_unlink(path, *args, **kwargs)
-    done += 1
+    if os.fspath(path) == target:
+        os.kill(os.getpid(), signal.SIGKILL)
 os.unlink = unlink
 sys.argv = ["pipcachex", *sys.argv[2:]]
 from pipcachex.cli import main
@@ -496,11 +491,10 @@ def test_purge_killed_part_way_leaves_a_usable_cache(
         age_entry(entry, 40)
     args = ["purge", "--cache-dir", str(cache), "--older-than", "30d", "--yes"]
     planned = purge(cache, *args[3:-1], "--dry-run", "--json").json["removed"]
-    target = next(i for i, e in enumerate(planned) if e["filename"] == ALPHA_2_WHEEL)
+    target = next(e for e in planned if e["filename"] == ALPHA_2_WHEEL)
     # Kill after the entry's first file (its metadata) went: an http-v2 body is left orphaned.
-    unlinks = sum(len(e["paths"]) for e in planned[:target]) + 1
     killed = subprocess.run(
-        [sys.executable, "-c", KILL_AFTER_UNLINKS, str(unlinks), *args],
+        [sys.executable, "-c", KILL_AFTER_UNLINKING, target["path"], *args],
         env=pip_env(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -509,8 +503,10 @@ def test_purge_killed_part_way_leaves_a_usable_cache(
         check=False,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not os.path.lexists(target["path"])
+    assert all(os.path.lexists(p) for p in target["paths"][1:]), "the body goes after"
     gone = [p for e in planned for p in e["paths"] if not os.path.lexists(p)]
-    assert len(gone) == unlinks
+    assert 0 < len(gone) < sum(len(e["paths"]) for e in planned), "killed part-way"
 
     index.clear_log()
     installed = run_pip(
