@@ -768,3 +768,41 @@ def test_a_large_purge_shared_out_among_threads_removes_exactly_its_entries(
         assert all(path.exists() != old for path in paths), paths
     assert_no_empty_dirs_left(cache, result.json["removed"])
     assert result.json["kept_entries"] == 100
+
+
+def test_entries_read_by_worker_processes_are_attributed_as_in_process(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A purge by age reads what it removes in worker processes when many: same answers."""
+    import pipcachex.cache.attribute as attribute
+
+    add_fillers(cache, "http-v2" if (cache / "http-v2").is_dir() else "http", 40)
+    for entry in listing(cache):
+        age_entry(entry, 40)
+    no_memo = {**ENV, "PIPCACHEX_MEMO_DIR": ""}
+    args = ["purge", "--cache-dir", str(cache), "--older-than", "30d", "--dry-run", "--json"]
+    fields = ("path", "kind", "package", "version", "filename", "problem")
+
+    def removed() -> list[tuple[Any, ...]]:
+        result = invoke(args, env=no_memo)
+        assert result.exit_code == 0, result.stderr
+        return [tuple(e[f] for f in fields) for e in result.json["removed"]]
+
+    in_process = removed()
+    assert {e[1] for e in in_process} >= {"distribution", "metadata", "index-page"}
+    started: list[int] = []
+    real_start = attribute.start_worker
+
+    def counted_start() -> subprocess.Popen[bytes]:
+        started.append(1)
+        return real_start()
+
+    monkeypatch.setattr(attribute, "WORKERS_FROM", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(attribute, "start_worker", counted_start)
+    assert removed() == in_process
+    assert len(started) == 3
+
+    # Workers that cannot run (here: no such module) leave the reading to the parent.
+    monkeypatch.setattr(attribute, "WORKER_MODULE", "pipcachex.no_such_module")
+    assert removed() == in_process
