@@ -18,18 +18,28 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipcachex.cache.attribute import Task, attribute, attribute_many
-from pipcachex.cache.fileio import open_directory_untouched, scandir_untouched
-from pipcachex.cache.identify import Identity, parse_distribution_filename
-from pipcachex.cache.memo import AttributionMemo, Stamp, memo_directory, memo_key, stamp_of
+from packaging.utils import canonicalize_name
+
+from pipcachex.cache.fileio import (
+    open_directory_untouched,
+    open_untouched,
+    read_untouched,
+    scandir_untouched,
+    window,
+)
+from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record, read_record
+from pipcachex.cache.identify import Identity, identify, parse_distribution_filename
+from pipcachex.cache.memo import AttributionMemo, memo_directory, memo_key, stamp_of
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
 from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
 
 STALE_SECONDS = 3600
+SMALL_RECORD_BYTES = 64 * 1024
 _WALK_THREADS = 8
 _AHEAD = 16
 _COLD_LISTING = 150e-6
 """Seconds a directory listing takes beyond which the walk is waiting on the disk."""
+"""``http-v2/`` metadata up to this size is read whole and decoded in one call."""
 _PIP_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{56}$")
 _HTTP_LAYOUTS = {"http": Layout.HTTP, "http-v2": Layout.HTTP_V2}
@@ -167,9 +177,7 @@ def scan_cache(
     ``examine``, for callers that select by paths, sizes and times alone, is asked about each
     HTTP entry before its files are read: one it turns down is not attributed (unless the memo
     already knows it) and comes back as ``unknown``, good for counting and nothing else. A
-    purge by age reads only what it removes. The entries it takes are read after the walk,
-    together (``cache.attribute.attribute_many``: by worker processes when there are many), so
-    they come last.
+    purge by age reads only what it removes.
     """
     walk = CacheWalk(root, on_progress, examine)
     entries = tuple(walk.entries())
@@ -207,8 +215,6 @@ class _Walker:
         self._on_progress = on_progress
         self._count = 0
         self._listed = 0
-        # HTTP entries examine took, to be read after the walk: (layout, files, key, stamp, task).
-        self._deferred: list[tuple[Layout, tuple[CacheFile, ...], bytes, Stamp, Task]] = []
 
     def _emit(self, entry: CacheEntry) -> CacheEntry:
         self._count += 1
@@ -239,7 +245,6 @@ class _Walker:
                     )
             else:
                 yield from self._unknown(item_path, Layout.OTHER)
-        yield from self._read_deferred()
         if self._on_progress is not None:
             self._on_progress(self._count)
 
@@ -392,9 +397,7 @@ class _Walker:
                     body = by_name.get(name + ".body") if v2 else None
                     if body is not None and not stat.S_ISREG(body.st_mode):
                         body = None  # a FIFO or device would block or lie: never open it
-                    entry = self._http_entry(path, info, layout, body)
-                    if entry is not None:
-                        yield emit(entry)
+                    yield emit(self._http_entry(path, info, layout, body))
                 elif name.endswith(".tmp"):
                     yield emit(self._temp(path, info, layout))
                 elif v2 and name.endswith(".body") and is_entry_name(name[:-5]):
@@ -414,8 +417,7 @@ class _Walker:
         info: os.stat_result,
         layout: Layout,
         body_info: os.stat_result | None,
-    ) -> CacheEntry | None:
-        """The entry, or None when it is to be read after the walk (see ``_read_deferred``)."""
+    ) -> CacheEntry:
         body_path = path + ".body"
         if body_info is not None:
             body = CacheFile(
@@ -430,29 +432,56 @@ class _Walker:
         stamp = stamp_of(info, body_info)
         identity = self._memo.lookup(key, stamp)
         if identity is None:
-            task: Task = (
+            if self._examine is not None:
+                unexamined = CacheEntry(path, Kind.UNKNOWN, layout, files)
+                if not self._examine(unexamined):
+                    return unexamined
+            identity = self._attribute(
                 path,
                 info.st_size,
                 body_path if body_info is not None else None,
                 body_info.st_size if body_info else 0,
             )
-            if self._examine is not None:
-                unexamined = CacheEntry(path, Kind.UNKNOWN, layout, files)
-                if not self._examine(unexamined):
-                    return unexamined
-                self._deferred.append((layout, files, key, stamp, task))
-                return None
-            identity = attribute(*task)
             self._memo.record(key, stamp, identity)
-        return _http_entry(path, layout, files, identity)
+        return CacheEntry(
+            path,
+            identity.kind,
+            layout,
+            files,
+            package=_shared(identity.package),
+            version=_shared(identity.version),
+            filename=identity.filename,
+            problem=identity.problem,
+        )
 
-    def _read_deferred(self) -> Iterator[CacheEntry]:
-        """The entries ``examine`` took, read together (by worker processes when many)."""
-        deferred, self._deferred = self._deferred, []
-        identities = attribute_many([task for *_, task in deferred])
-        for (layout, files, key, stamp, task), identity in zip(deferred, identities, strict=True):
-            self._memo.record(key, stamp, identity)
-            yield self._emit(_http_entry(task[0], layout, files, identity))
+    def _attribute(self, path: str, size: int, body_path: str | None, body_size: int) -> Identity:
+        try:
+            if body_path is not None and size <= SMALL_RECORD_BYTES:
+                record = parse_small_record(read_untouched(path, size))
+                return _length_mismatch(record, body_size) or self._identify_body(
+                    record, body_path, body_size
+                )
+            with open_untouched(path) as meta:
+                record = read_record(meta, size)
+                if body_path is not None:
+                    return _length_mismatch(record, body_size) or self._identify_body(
+                        record, body_path, body_size
+                    )
+                body_size = record.body.length
+                return _length_mismatch(record, body_size) or _damaged_if(
+                    identify(record, window(meta, record.body.offset, body_size), body_size)
+                )
+        except RecordError as exc:
+            return Identity(Kind.DAMAGED, problem=str(exc))
+        except FileNotFoundError:
+            return Identity(Kind.DAMAGED, problem="file vanished while being read")
+        except OSError as exc:
+            return Identity(Kind.DAMAGED, problem=f"cannot be read: {exc.strerror}")
+
+    @staticmethod
+    def _identify_body(record: HttpRecord, body_path: str, body_size: int) -> Identity:
+        with open_untouched(body_path) as body:
+            return _damaged_if(identify(record, body, body_size))
 
     def _wheel_dirs(self, directory: str, depth: int) -> Iterator[CacheEntry]:
         files, dirs = self._listing(directory)
@@ -502,22 +531,29 @@ def _ready(
     return item.result() if isinstance(item, Future) else [item]
 
 
+def _length_mismatch(record: HttpRecord, body_size: int) -> Identity | None:
+    """A damaged identity when a complete response's body is not as long as it said."""
+    expected = record.content_length
+    if expected is None or expected == body_size or record.status != 200:
+        return None
+    header = record.header("x-pypi-file-project")
+    return Identity(
+        Kind.DAMAGED,
+        package=canonicalize_name(header) if header else None,
+        version=record.header("x-pypi-file-version") if header else None,
+        problem=f"body has {body_size} bytes but Content-Length says {expected}",
+    )
+
+
 def _shared(value: str | None) -> str | None:
     # Many entries name the same project and version: one string each instead of a copy per
     # entry keeps a 100,000-entry listing several MB smaller.
     return None if value is None else sys.intern(value)
 
 
-def _http_entry(
-    path: str, layout: Layout, files: tuple[CacheFile, ...], identity: Identity
-) -> CacheEntry:
-    return CacheEntry(
-        path,
-        identity.kind,
-        layout,
-        files,
-        package=_shared(identity.package),
-        version=_shared(identity.version),
-        filename=identity.filename,
-        problem=identity.problem,
+def _damaged_if(identity: Identity) -> Identity:
+    if identity.problem is None:
+        return identity
+    return Identity(
+        Kind.DAMAGED, identity.package, identity.version, identity.filename, identity.problem
     )
