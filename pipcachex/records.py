@@ -55,7 +55,9 @@ class FileTable(Sequence[ManifestFile]):
 
     @classmethod
     def of(cls, records: Iterable[ManifestFile]) -> FileTable:
-        """A table holding ``records``."""
+        """A table holding ``records`` (``records`` itself when it is a table already)."""
+        if isinstance(records, FileTable):
+            return records
         table = cls()
         for record in records:
             table.append(record)

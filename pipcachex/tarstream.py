@@ -34,7 +34,7 @@ from pipcachex.archive import (
     safe_relative_path,
 )
 from pipcachex.manifest_stream import ManifestText, parse_manifest
-from pipcachex.records import FileTable, ManifestFile
+from pipcachex.records import FileTable
 
 _BLOCK = 512
 _END = bytes(_BLOCK)
@@ -261,7 +261,7 @@ class TarStream:
 
 
 class Member:
-    """A file member being read: its manifest record and its data, checked as it is read."""
+    """A file member being read: its record's index in the table, and its data, checked as read."""
 
     __slots__ = ("_archive", "_stream", "index", "table")
 
@@ -270,11 +270,6 @@ class Member:
         self.index = index
         self._stream = stream
         self._archive = archive
-
-    @property
-    def record(self) -> ManifestFile:
-        """The member's manifest record (made on demand: most members are only checked)."""
-        return self.table[self.index]
 
     def chunks(self) -> Iterator[memoryview]:
         """Yield the member's bytes; raise ArchiveError at the end if size or sha256 differ."""
@@ -381,8 +376,7 @@ class ArchiveReader:
         """
         tar = self._tar
         assert tar is not None, "use ArchiveReader as a context manager"
-        files = self.manifest.files
-        table = files if isinstance(files, FileTable) else FileTable.of(files)
+        table = FileTable.of(self.manifest.files)
         # Path to index (a path listed twice: its last record); each index is seen once.
         expected = table.positions()
         seen = bytearray(len(table))

@@ -35,11 +35,11 @@ from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
 
 STALE_SECONDS = 3600
 SMALL_RECORD_BYTES = 64 * 1024
+"""``http-v2/`` metadata up to this size is read whole and decoded in one call."""
 _WALK_THREADS = 8
 _AHEAD = 16
 _COLD_LISTING = 150e-6
 """Seconds a directory listing takes beyond which the walk is waiting on the disk."""
-"""``http-v2/`` metadata up to this size is read whole and decoded in one call."""
 _PIP_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{56}$")
 _HTTP_LAYOUTS = {"http": Layout.HTTP, "http-v2": Layout.HTTP_V2}
