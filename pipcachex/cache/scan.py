@@ -18,24 +18,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
-from pipcachex.cache.fileio import (
-    open_directory_untouched,
-    open_untouched,
-    read_untouched,
-    scandir_untouched,
-    window,
-)
-from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record, read_record
-from pipcachex.cache.identify import Identity, identify, parse_distribution_filename
+from pipcachex.cache.attribute import attribute
+from pipcachex.cache.fileio import open_directory_untouched, scandir_untouched
+from pipcachex.cache.identify import Identity, parse_distribution_filename
 from pipcachex.cache.memo import AttributionMemo, memo_directory, memo_key, stamp_of
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
+from pipcachex.cache.readahead import ReadAhead, Unread
 from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
 
 STALE_SECONDS = 3600
-SMALL_RECORD_BYTES = 64 * 1024
-"""``http-v2/`` metadata up to this size is read whole and decoded in one call."""
 _WALK_THREADS = 8
 _AHEAD = 16
 _COLD_LISTING = 150e-6
@@ -213,16 +204,22 @@ class _Walker:
         self.now = now
         self.unreadable: list[str] = []
         self._on_progress = on_progress
-        self._count = 0
         self._listed = 0
-
-    def _emit(self, entry: CacheEntry) -> CacheEntry:
-        self._count += 1
-        if self._on_progress is not None and self._count % 500 == 0:
-            self._on_progress(self._count)
-        return entry
+        self._read_ahead = ReadAhead(self._finish)
 
     def entries(self) -> Iterator[CacheEntry]:
+        """Every entry, in walk order, counted for the progress callback."""
+        progress = self._on_progress
+        count = 0
+        for entry in self._read_ahead.in_order(self._found()):
+            count += 1
+            if progress is not None and count % 500 == 0:
+                progress(count)
+            yield entry
+        if progress is not None:
+            progress(count)
+
+    def _found(self) -> Iterator[CacheEntry | Unread]:
         try:
             with scandir_untouched(self.root) as listing:
                 top = sorted((item.name, item.is_dir(follow_symlinks=False)) for item in listing)
@@ -240,13 +237,9 @@ class _Walker:
                 for path, info in (
                     self._files(item_path) if is_dir else [(item_path, os.lstat(item_path))]
                 ):
-                    yield self._emit(
-                        CacheEntry(path, Kind.PIP_STATE, Layout.OTHER, (_cache_file(path, info),))
-                    )
+                    yield CacheEntry(path, Kind.PIP_STATE, Layout.OTHER, (_cache_file(path, info),))
             else:
                 yield from self._unknown(item_path, Layout.OTHER)
-        if self._on_progress is not None:
-            self._on_progress(self._count)
 
     def _listing(self, directory: str) -> tuple[Listing, list[str]]:
         """The files (name, lstat) and subdirectories (full paths) of ``directory``, sorted."""
@@ -365,10 +358,8 @@ class _Walker:
                 else Kind.UNKNOWN
             )
             problem = "zero-byte file" if kind is Kind.DAMAGED else None
-            yield self._emit(
-                CacheEntry(
-                    file_path, kind, layout, (_cache_file(file_path, info),), problem=problem
-                )
+            yield CacheEntry(
+                file_path, kind, layout, (_cache_file(file_path, info),), problem=problem
             )
 
     def _temp(self, path: str, info: os.stat_result, layout: Layout) -> CacheEntry:
@@ -383,26 +374,25 @@ class _Walker:
             )
         return CacheEntry(path, Kind.UNKNOWN, layout, files, busy=True)
 
-    def _http(self, directory: str, layout: Layout) -> Iterator[CacheEntry]:
+    def _http(self, directory: str, layout: Layout) -> Iterator[CacheEntry | Unread]:
         v2 = layout is Layout.HTTP_V2
         is_entry_name = _ENTRY_NAME.match
-        emit = self._emit
         for folder, files in self._tree_ahead(directory):
             by_name = dict(files) if v2 else {}
             for name, info in files:
                 path = f"{folder}/{name}"
                 if not stat.S_ISREG(info.st_mode):
-                    yield emit(CacheEntry(path, Kind.UNKNOWN, layout, (_cache_file(path, info),)))
+                    yield CacheEntry(path, Kind.UNKNOWN, layout, (_cache_file(path, info),))
                 elif is_entry_name(name):
                     body = by_name.get(name + ".body") if v2 else None
                     if body is not None and not stat.S_ISREG(body.st_mode):
                         body = None  # a FIFO or device would block or lie: never open it
-                    yield emit(self._http_entry(path, info, layout, body))
+                    yield self._http_entry(path, info, layout, body)
                 elif name.endswith(".tmp"):
-                    yield emit(self._temp(path, info, layout))
+                    yield self._temp(path, info, layout)
                 elif v2 and name.endswith(".body") and is_entry_name(name[:-5]):
                     if name[:-5] not in by_name:
-                        yield emit(self._orphan(path, info, "body without its metadata file"))
+                        yield self._orphan(path, info, "body without its metadata file")
                 else:
                     yield from self._unknown(path, layout)
 
@@ -417,8 +407,7 @@ class _Walker:
         info: os.stat_result,
         layout: Layout,
         body_info: os.stat_result | None,
-    ) -> CacheEntry:
-        body_path = path + ".body"
+    ) -> CacheEntry | Unread:
         if body_info is not None:
             body = CacheFile(
                 path, body_info.st_size, body_info.st_mtime, body_info.st_atime, ".body"
@@ -436,57 +425,27 @@ class _Walker:
                 unexamined = CacheEntry(path, Kind.UNKNOWN, layout, files)
                 if not self._examine(unexamined):
                     return unexamined
-            identity = self._attribute(
+            task = (
                 path,
                 info.st_size,
-                body_path if body_info is not None else None,
+                path + ".body" if body_info is not None else None,
                 body_info.st_size if body_info else 0,
             )
-            self._memo.record(key, stamp, identity)
-        return CacheEntry(
-            path,
-            identity.kind,
-            layout,
-            files,
-            package=_shared(identity.package),
-            version=_shared(identity.version),
-            filename=identity.filename,
-            problem=identity.problem,
-        )
+            unread = Unread(path, layout, files, key, stamp, task)
+            if self._read_ahead.hand_over():
+                return unread
+            return self._finish(unread, attribute(*task))
+        return _http_entry(path, layout, files, identity)
 
-    def _attribute(self, path: str, size: int, body_path: str | None, body_size: int) -> Identity:
-        try:
-            if body_path is not None and size <= SMALL_RECORD_BYTES:
-                record = parse_small_record(read_untouched(path, size))
-                return _length_mismatch(record, body_size) or self._identify_body(
-                    record, body_path, body_size
-                )
-            with open_untouched(path) as meta:
-                record = read_record(meta, size)
-                if body_path is not None:
-                    return _length_mismatch(record, body_size) or self._identify_body(
-                        record, body_path, body_size
-                    )
-                body_size = record.body.length
-                return _length_mismatch(record, body_size) or _damaged_if(
-                    identify(record, window(meta, record.body.offset, body_size), body_size)
-                )
-        except RecordError as exc:
-            return Identity(Kind.DAMAGED, problem=str(exc))
-        except FileNotFoundError:
-            return Identity(Kind.DAMAGED, problem="file vanished while being read")
-        except OSError as exc:
-            return Identity(Kind.DAMAGED, problem=f"cannot be read: {exc.strerror}")
-
-    @staticmethod
-    def _identify_body(record: HttpRecord, body_path: str, body_size: int) -> Identity:
-        with open_untouched(body_path) as body:
-            return _damaged_if(identify(record, body, body_size))
+    def _finish(self, unread: Unread, identity: Identity) -> CacheEntry:
+        """The entry ``unread`` is, now that it has been read; the memo learns it."""
+        self._memo.record(unread.key, unread.stamp, identity)
+        return _http_entry(unread.path, unread.layout, unread.files, identity)
 
     def _wheel_dirs(self, directory: str, depth: int) -> Iterator[CacheEntry]:
         files, dirs = self._listing(directory)
         if files or depth >= 4:
-            yield self._emit(self._wheel_entry(directory, files, dirs))
+            yield self._wheel_entry(directory, files, dirs)
             return
         for sub in dirs:
             yield from self._wheel_dirs(sub, depth + 1)
@@ -531,29 +490,22 @@ def _ready(
     return item.result() if isinstance(item, Future) else [item]
 
 
-def _length_mismatch(record: HttpRecord, body_size: int) -> Identity | None:
-    """A damaged identity when a complete response's body is not as long as it said."""
-    expected = record.content_length
-    if expected is None or expected == body_size or record.status != 200:
-        return None
-    header = record.header("x-pypi-file-project")
-    return Identity(
-        Kind.DAMAGED,
-        package=canonicalize_name(header) if header else None,
-        version=record.header("x-pypi-file-version") if header else None,
-        problem=f"body has {body_size} bytes but Content-Length says {expected}",
-    )
-
-
 def _shared(value: str | None) -> str | None:
     # Many entries name the same project and version: one string each instead of a copy per
     # entry keeps a 100,000-entry listing several MB smaller.
     return None if value is None else sys.intern(value)
 
 
-def _damaged_if(identity: Identity) -> Identity:
-    if identity.problem is None:
-        return identity
-    return Identity(
-        Kind.DAMAGED, identity.package, identity.version, identity.filename, identity.problem
+def _http_entry(
+    path: str, layout: Layout, files: tuple[CacheFile, ...], identity: Identity
+) -> CacheEntry:
+    return CacheEntry(
+        path,
+        identity.kind,
+        layout,
+        files,
+        package=_shared(identity.package),
+        version=_shared(identity.version),
+        filename=identity.filename,
+        problem=identity.problem,
     )

@@ -1,0 +1,79 @@
+"""Reading what one HTTP cache entry is: its metadata record, then a peek into its body.
+
+This is the part of a scan that opens files: the record's headers, then the end of a zip (its
+central directory and ``WHEEL``), the first member of a tar, a metadata file or an index page
+(see ``identify``). It runs in the scanning process, or in worker processes (see ``readers``)
+when a scan has many entries the memo does not know.
+"""
+
+from __future__ import annotations
+
+from packaging.utils import canonicalize_name
+
+from pipcachex.cache.fileio import open_untouched, read_untouched, window
+from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record, read_record
+from pipcachex.cache.identify import Identity, identify
+from pipcachex.cache.model import Kind
+
+SMALL_RECORD_BYTES = 64 * 1024
+"""``http-v2/`` metadata up to this size is read whole and decoded in one call."""
+
+#: What reading one entry needs: metadata path and size, body path (None: ``http/``) and size.
+Task = tuple[str, int, "str | None", int]
+
+
+def attribute(path: str, size: int, body_path: str | None, body_size: int) -> Identity:
+    """What the HTTP entry whose metadata file is ``path`` holds (read without moving atimes).
+
+    A legacy ``http/`` entry (``body_path`` None) holds its body after the record, read through
+    a window on the same file. Nothing raises: what cannot be read is a damaged identity.
+    """
+    try:
+        if body_path is not None and size <= SMALL_RECORD_BYTES:
+            record = parse_small_record(read_untouched(path, size))
+            return _length_mismatch(record, body_size) or _identify_body(
+                record, body_path, body_size
+            )
+        with open_untouched(path) as meta:
+            record = read_record(meta, size)
+            if body_path is not None:
+                return _length_mismatch(record, body_size) or _identify_body(
+                    record, body_path, body_size
+                )
+            body_size = record.body.length
+            return _length_mismatch(record, body_size) or _damaged_if(
+                identify(record, window(meta, record.body.offset, body_size), body_size)
+            )
+    except RecordError as exc:
+        return Identity(Kind.DAMAGED, problem=str(exc))
+    except FileNotFoundError:
+        return Identity(Kind.DAMAGED, problem="file vanished while being read")
+    except OSError as exc:
+        return Identity(Kind.DAMAGED, problem=f"cannot be read: {exc.strerror}")
+
+
+def _identify_body(record: HttpRecord, body_path: str, body_size: int) -> Identity:
+    with open_untouched(body_path) as body:
+        return _damaged_if(identify(record, body, body_size))
+
+
+def _length_mismatch(record: HttpRecord, body_size: int) -> Identity | None:
+    """A damaged identity when a complete response's body is not as long as it said."""
+    expected = record.content_length
+    if expected is None or expected == body_size or record.status != 200:
+        return None
+    header = record.header("x-pypi-file-project")
+    return Identity(
+        Kind.DAMAGED,
+        package=canonicalize_name(header) if header else None,
+        version=record.header("x-pypi-file-version") if header else None,
+        problem=f"body has {body_size} bytes but Content-Length says {expected}",
+    )
+
+
+def _damaged_if(identity: Identity) -> Identity:
+    if identity.problem is None:
+        return identity
+    return Identity(
+        Kind.DAMAGED, identity.package, identity.version, identity.filename, identity.problem
+    )

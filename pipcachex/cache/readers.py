@@ -1,0 +1,200 @@
+"""Worker processes that read HTTP entries for a scan, so reading uses every core.
+
+Reading an entry (``attribute``) is CPU-bound Python, 190-470 µs per entry on the benchmark
+machine, where listing it costs a tenth of that; a scan of many entries the memo does not know
+(a first scan, a purge of a fresh copy) would otherwise leave all cores but one idle. A
+``ReaderPool`` runs one worker per core and hands them batches of entries while the walk goes
+on; each answer comes back as a ``Future``.
+
+The workers are ``python -m pipcachex.cache.worker``, run by the running interpreter, fed
+msgpack batches on stdin and answering each, in order, on stdout. Not ``multiprocessing``: its
+``spawn`` re-runs the parent's ``__main__`` module in every worker, which for a script without a
+main guard would run that script's top-level code again, and ``fork`` is unsafe next to the
+walk's threads. Workers only read. If one cannot start or stops answering, the batches it held
+fail with ``WorkerGone`` and the caller reads them itself; nothing outlives ``close()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+from collections import deque
+from concurrent.futures import Future
+from typing import Any
+
+import msgpack
+
+import pipcachex
+from pipcachex.cache.attribute import Task, attribute
+from pipcachex.cache.identify import Identity
+from pipcachex.cache.model import Kind
+
+WORKER_MODULE = "pipcachex.cache.worker"
+MAX_WORKERS = 4
+# Paths are bytes on disk: names that are not UTF-8 travel as surrogate escapes, as in os.
+_ERRORS = "surrogateescape"
+_KINDS = {kind.value: kind for kind in Kind}
+
+
+class WorkerGone(Exception):
+    """A worker stopped before answering a batch; the batch must be read elsewhere."""
+
+
+def worker_count() -> int:
+    """How many workers are worth starting here: one per usable core, at most ``MAX_WORKERS``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return min(MAX_WORKERS, cores)
+
+
+def start_worker() -> subprocess.Popen[bytes]:
+    """One worker process, waiting for batches on its stdin (see ``serve``)."""
+    # The worker must import this very copy of pipcachex, whatever the parent's sys.path was.
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(pipcachex.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", WORKER_MODULE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        close_fds=True,
+    )
+
+
+class _Worker:
+    """One worker process, the batches it holds (oldest first) and the thread reading answers."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.waiting: deque[tuple[Future[list[Identity]], int]] = deque()
+        self.lock = threading.Lock()
+        self.gone = False
+        self.reader = threading.Thread(
+            target=self._read_answers, name="pipcachex-reader", daemon=True
+        )
+        self.reader.start()
+
+    def send(self, tasks: list[Task]) -> Future[list[Identity]]:
+        future: Future[list[Identity]] = Future()
+        packed = msgpack.packb(tasks, unicode_errors=_ERRORS)
+        with self.lock:
+            if self.gone:
+                future.set_exception(WorkerGone())
+                return future
+            self.waiting.append((future, len(tasks)))
+        stdin = self.process.stdin
+        assert stdin is not None
+        # If the worker died, its reader thread sees its output end and fails this batch.
+        with contextlib.suppress(OSError, ValueError):
+            stdin.write(packed)
+            stdin.flush()
+        return future
+
+    def _read_answers(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        unpacker = msgpack.Unpacker(use_list=False, unicode_errors=_ERRORS)
+        try:
+            while chunk := os.read(stdout.fileno(), 1 << 16):
+                unpacker.feed(chunk)
+                for answer in unpacker:
+                    with self.lock:
+                        future, count = self.waiting.popleft()
+                    identities = [_identity(fields) for fields in answer]
+                    if len(identities) != count:
+                        raise ValueError("a worker answered a batch with the wrong count")
+                    future.set_result(identities)
+        except (OSError, ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException):
+            pass
+        finally:
+            with self.lock:
+                self.gone = True
+                lost, self.waiting = list(self.waiting), deque()
+            for future, _ in lost:
+                future.set_exception(WorkerGone())
+
+    def stop(self, *, kill: bool) -> None:
+        process = self.process
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+        if kill and process.poll() is None:
+            process.kill()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        self.reader.join()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+class ReaderPool:
+    """Worker processes reading batches of entries; ``submit`` goes to the least busy one."""
+
+    def __init__(self, workers: int) -> None:
+        self._workers: list[_Worker] = []
+        try:
+            for _ in range(workers):
+                self._workers.append(_Worker(start_worker()))
+        except OSError:
+            pass  # fewer workers (or none: every batch then fails over to the caller)
+
+    @property
+    def size(self) -> int:
+        """How many workers started."""
+        return len(self._workers)
+
+    def submit(self, tasks: list[Task]) -> Future[list[Identity]]:
+        """The identities of ``tasks``, in order, once a worker has read them.
+
+        The future fails with ``WorkerGone`` when no worker can read them.
+        """
+        alive = [worker for worker in self._workers if not worker.gone]
+        if not alive:
+            future: Future[list[Identity]] = Future()
+            future.set_exception(WorkerGone())
+            return future
+        return min(alive, key=lambda worker: len(worker.waiting)).send(tasks)
+
+    def close(self, *, kill: bool = False) -> None:
+        """Stop every worker (at once with ``kill``, else once it has answered what it holds)."""
+        for worker in self._workers:
+            worker.stop(kill=kill)
+        self._workers = []
+
+
+def serve() -> None:
+    """A worker's whole life: batches of tasks from stdin, their identities to stdout."""
+    unpacker = msgpack.Unpacker(use_list=False, unicode_errors=_ERRORS)
+    packer = msgpack.Packer(unicode_errors=_ERRORS)
+    out = sys.stdout.buffer
+    while chunk := os.read(sys.stdin.fileno(), 1 << 16):
+        unpacker.feed(chunk)
+        for tasks in unpacker:
+            answer = [_fields(attribute(*task)) for task in tasks]
+            out.write(packer.pack(answer))
+            out.flush()
+
+
+def _fields(identity: Identity) -> list[Any]:
+    return [
+        identity.kind.value,
+        identity.package,
+        identity.version,
+        identity.filename,
+        identity.problem,
+    ]
+
+
+def _identity(fields: Any) -> Identity:
+    kind, package, version, filename, problem = fields
+    return Identity(_KINDS[kind], package, version, filename, problem)

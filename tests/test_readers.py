@@ -1,0 +1,159 @@
+"""Reading entries in worker processes: the same answers as reading them in the scan itself.
+
+A scan hands the HTTP entries the memo does not know to worker processes once it has met
+``readahead.WORKERS_FROM`` of them. These tests force that on for a small cache (both layouts,
+written by real pips, plus damaged entries) and compare every field of every entry, in order,
+with a scan that read everything itself; then they break the workers and check the scan still
+answers the same, and that no worker outlives an interrupted scan.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import cachefactory
+import packages
+import pytest
+from cli_helpers import invoke
+
+from pipcachex.cache import CacheWalk, readahead, readers, scan
+
+#: No user config, and no memo: every scan reads every entry again.
+ENV = {"PIP_CONFIG_FILE": "/dev/null", "PIPCACHEX_MEMO_DIR": ""}
+DAY = 86400
+
+
+@pytest.fixture
+def busy_cache(mixed_cache: Path) -> Path:
+    """Both layouts by real pips, damaged entries of several kinds and 60 small fillers."""
+    url = "https://files.example.invalid/alpha_pkg-9.9-py3-none-any.whl"
+    wheel = packages.build_wheel_bytes(packages.WHEELS[0])
+    truncated = cachefactory.write_http_v2_entry(
+        mixed_cache, url, wheel, {"Content-Length": str(len(wheel))}
+    )
+    cachefactory.truncate_body(truncated)
+    garbage = cachefactory.write_http_v2_entry(mixed_cache, url + "?g", b"x", {})
+    cachefactory.garble_metadata(garbage.meta, keep_prefix=False)
+    cachefactory.orphan_body(cachefactory.write_http_v2_entry(mixed_cache, url + "?o", wheel, {}))
+    cachefactory.write_stale_tmp(truncated.meta)
+    legacy = cachefactory.write_legacy_http_entry(mixed_cache, url + "?l", wheel, {})
+    cachefactory.truncate_body(legacy, keep=40)
+    for i in range(60):
+        body = f"Metadata-Version: 2.1\nName: filler-{i}\nVersion: 1.{i}\n\n".encode()
+        url = f"https://filler.invalid/files/filler_{i}-1.{i}-py3-none-any.whl.metadata"
+        write = cachefactory.write_http_v2_entry if i % 3 else cachefactory.write_legacy_http_entry
+        entry = write(mixed_cache, url, body, cachefactory.file_headers(body))
+        for path in (entry.meta, entry.body):
+            if path is not None and i % 2:
+                cachefactory.set_age(path, 40 * DAY)
+    return mixed_cache
+
+
+def _document(args: list[str]) -> dict[str, Any]:
+    result = invoke(args, env=ENV)
+    assert result.exit_code in (0, 1), result.stderr
+    document: dict[str, Any] = result.json
+    return document
+
+
+def _force_workers(monkeypatch: pytest.MonkeyPatch, workers: int = 3) -> list[Any]:
+    """Every unknown entry goes to ``workers`` workers, three entries a batch; return them."""
+    started: list[Any] = []
+    real_start = readers.start_worker
+
+    def counted_start() -> subprocess.Popen[bytes]:
+        process = real_start()
+        started.append(process)
+        return process
+
+    monkeypatch.setattr(readahead, "WORKERS_FROM", 0)
+    monkeypatch.setattr(readahead, "BATCH", 3)
+    monkeypatch.setattr(readahead, "MAX_WAITING", 5)
+    monkeypatch.setattr(readers, "worker_count", lambda: workers)
+    monkeypatch.setattr(readers, "start_worker", counted_start)
+    return started
+
+
+def _no_reading_here(*args: object) -> object:
+    raise AssertionError(f"read in the scanning process: {args}")
+
+
+def test_workers_answer_exactly_as_the_scan_itself(
+    busy_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listing = ["list", "--json", "--cache-dir", str(busy_cache)]
+    plan = ["purge", "--older-than", "30d", "--dry-run", "--json", "--cache-dir", str(busy_cache)]
+    in_process = _document(listing)
+    planned = _document(plan)
+    kinds = {e["kind"] for e in in_process["entries"]}
+    assert kinds >= {"distribution", "metadata", "index-page", "damaged", "built-wheel"}
+    assert len(planned["removed"]) >= 30
+
+    started = _force_workers(monkeypatch)
+    # Every entry must now be read by a worker: reading in this process fails the test.
+    monkeypatch.setattr(scan, "attribute", _no_reading_here)
+    monkeypatch.setattr(readahead, "attribute", _no_reading_here)
+    assert _document(listing) == in_process
+    assert len(started) == 3
+    assert all(process.returncode == 0 for process in started)
+    assert _document(plan) == planned
+    assert len(started) == 6
+
+
+def test_a_scan_reads_itself_what_broken_workers_do_not_answer(
+    busy_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    listing = ["list", "--json", "--cache-dir", str(busy_cache)]
+    in_process = _document(listing)
+    started = _force_workers(monkeypatch)
+
+    # A worker that takes its first batch and dies without a word.
+    (tmp_path / "dying_worker.py").write_text("import os\nos.read(0, 1)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(readers, "WORKER_MODULE", "dying_worker")
+    assert _document(listing) == in_process
+    assert len(started) == 3 and all(p.returncode == 0 for p in started)
+
+    # Workers that cannot run at all (no such module).
+    monkeypatch.setattr(readers, "WORKER_MODULE", "pipcachex.no_such_module")
+    assert _document(listing) == in_process
+
+    # And a machine where processes cannot be started.
+    def cannot_start() -> subprocess.Popen[bytes]:
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(readers, "start_worker", cannot_start)
+    assert _document(listing) == in_process
+
+
+def test_no_worker_outlives_an_interrupted_scan(
+    busy_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = _force_workers(monkeypatch, workers=2)
+    monkeypatch.setenv("PIPCACHEX_MEMO_DIR", "")
+    entries = CacheWalk(busy_cache).entries()
+    assert isinstance(entries, Generator)
+    first = [next(entries) for _ in range(10)]
+    assert first and len(started) == 2
+    assert all(process.poll() is None for process in started)  # still at work
+    entries.close()  # what Ctrl-C or an error downstream does to the scan
+    assert all(process.returncode is not None for process in started)
+
+
+def test_few_unknown_entries_start_no_worker(
+    busy_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[int] = []
+    real_start = readers.start_worker
+
+    def counted_start() -> subprocess.Popen[bytes]:
+        started.append(1)
+        return real_start()
+
+    monkeypatch.setattr(readers, "start_worker", counted_start)
+    assert readahead.WORKERS_FROM > 100  # a small cache is cheaper to read than to hand over
+    assert _document(["list", "--json", "--cache-dir", str(busy_cache)])["entries"]
+    assert started == []
