@@ -395,3 +395,27 @@ def write_stale_tmp(
 def zero_byte(path: Path) -> Path:
     """Make ``path`` an empty file (created if missing)."""
     return _write(path, b"")
+
+
+@dataclasses.dataclass(frozen=True)
+class DamagedEntries:
+    """The paths a scan should report as damaged after ``write_damaged_http_v2_entries``."""
+
+    truncated: Path
+    garbage: Path
+    orphan: Path
+    stale: Path
+
+
+def write_damaged_http_v2_entries(cache: Path, url: str, body: bytes) -> DamagedEntries:
+    """Write four damaged ``http-v2/`` entries for variants of ``url``.
+
+    A truncated body, garbage metadata, a body without its metadata and a stale temp file.
+    """
+    truncated = write_http_v2_entry(cache, url, body, {"Content-Length": str(len(body))})
+    truncate_body(truncated)
+    garbage = write_http_v2_entry(cache, url + "?g", b"x", {})
+    garble_metadata(garbage.meta, keep_prefix=False)
+    orphan = orphan_body(write_http_v2_entry(cache, url + "?o", body, {}))
+    stale = write_stale_tmp(truncated.meta)
+    return DamagedEntries(truncated.meta, garbage.meta, orphan, stale)

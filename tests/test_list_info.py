@@ -159,22 +159,13 @@ def test_older_than_splits_old_and_fresh(cache_legacy: Path) -> None:
 def test_damaged_entries_are_listed_never_attributed_wrongly(cache_v2: Path) -> None:
     url = "https://files.example.invalid/alpha_pkg-9.9-py3-none-any.whl"
     wheel = packages.build_wheel_bytes(packages.WHEELS[0])
-    truncated = cachefactory.write_http_v2_entry(
-        cache_v2, url, wheel, {"Content-Length": str(len(wheel))}
-    )
-    cachefactory.truncate_body(truncated)
-    garbage = cachefactory.write_http_v2_entry(cache_v2, url + "?g", b"x", {})
-    cachefactory.garble_metadata(garbage.meta, keep_prefix=False)
-    orphan = cachefactory.orphan_body(
-        cachefactory.write_http_v2_entry(cache_v2, url + "?o", wheel, {})
-    )
-    stale = cachefactory.write_stale_tmp(truncated.meta)
+    damaged = cachefactory.write_damaged_http_v2_entries(cache_v2, url, wheel)
     document = _list(cache_v2, "--kind", "damaged")
     problems = {e["path"]: e["problem"] for e in document["entries"]}
-    assert "Content-Length" in problems[str(truncated.meta)]
-    assert "cc=4" in problems[str(garbage.meta)]
-    assert "without its metadata" in problems[str(orphan)]
-    assert "temporary" in problems[str(stale)]
+    assert "Content-Length" in problems[str(damaged.truncated)]
+    assert "cc=4" in problems[str(damaged.garbage)]
+    assert "without its metadata" in problems[str(damaged.orphan)]
+    assert "temporary" in problems[str(damaged.stale)]
     assert all(e["package"] is None for e in document["entries"])
     info = invoke(["info", "--json", "--cache-dir", str(cache_v2)]).json
     assert info["reclaimable_damaged"]["entries"] == len(document["entries"])

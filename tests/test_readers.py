@@ -31,14 +31,7 @@ def busy_cache(mixed_cache: Path) -> Path:
     """Both layouts by real pips, damaged entries of several kinds and 60 small fillers."""
     url = "https://files.example.invalid/alpha_pkg-9.9-py3-none-any.whl"
     wheel = packages.build_wheel_bytes(packages.WHEELS[0])
-    truncated = cachefactory.write_http_v2_entry(
-        mixed_cache, url, wheel, {"Content-Length": str(len(wheel))}
-    )
-    cachefactory.truncate_body(truncated)
-    garbage = cachefactory.write_http_v2_entry(mixed_cache, url + "?g", b"x", {})
-    cachefactory.garble_metadata(garbage.meta, keep_prefix=False)
-    cachefactory.orphan_body(cachefactory.write_http_v2_entry(mixed_cache, url + "?o", wheel, {}))
-    cachefactory.write_stale_tmp(truncated.meta)
+    cachefactory.write_damaged_http_v2_entries(mixed_cache, url, wheel)
     legacy = cachefactory.write_legacy_http_entry(mixed_cache, url + "?l", wheel, {})
     cachefactory.truncate_body(legacy, keep=40)
     for i in range(60):
