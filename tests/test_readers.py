@@ -110,6 +110,18 @@ def test_a_scan_reads_itself_what_broken_workers_do_not_answer(
     assert _document(listing) == in_process
     assert len(started) == 3 and all(p.returncode == 0 for p in started)
 
+    # A worker that answers its first batch with one identity too few, then waits for more.
+    (tmp_path / "miscounting_worker.py").write_text(
+        "import os, sys, msgpack\n"
+        "os.read(0, 1)\n"
+        "sys.stdout.buffer.write(msgpack.packb([['distribution', 'x', '1', None, None]]))\n"
+        "sys.stdout.buffer.flush()\n"
+        "while os.read(0, 65536):\n"
+        "    pass\n"
+    )
+    monkeypatch.setattr(readers, "WORKER_MODULE", "miscounting_worker")
+    assert _document(listing) == in_process
+
     # Workers that cannot run at all (no such module).
     monkeypatch.setattr(readers, "WORKER_MODULE", "pipcachex.no_such_module")
     assert _document(listing) == in_process

@@ -107,9 +107,13 @@ class _Worker:
                 for answer in unpacker:
                     with self.lock:
                         future, count = self.waiting.popleft()
-                    identities = [_identity(fields) for fields in answer]
-                    if len(identities) != count:
-                        raise ValueError("a worker answered a batch with the wrong count")
+                    try:
+                        identities = [_identity(fields) for fields in answer]
+                        if len(identities) != count:
+                            raise ValueError("a worker answered a batch with the wrong count")
+                    except BaseException:
+                        future.set_exception(WorkerGone())
+                        raise
                     future.set_result(identities)
         except (OSError, ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException):
             pass
