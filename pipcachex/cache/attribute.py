@@ -8,6 +8,8 @@ when a scan has many entries the memo does not know.
 
 from __future__ import annotations
 
+import io
+
 from packaging.utils import canonicalize_name
 
 from pipcachex.cache.fileio import open_untouched, read_untouched, window
@@ -17,6 +19,8 @@ from pipcachex.cache.model import Kind
 
 SMALL_RECORD_BYTES = 64 * 1024
 """``http-v2/`` metadata up to this size is read whole and decoded in one call."""
+SMALL_BODY_BYTES = 64 * 1024
+"""``http-v2/`` bodies up to this size are read whole, in one call, and looked at in memory."""
 
 #: What reading one entry needs: metadata path and size, body path (None: ``http/``) and size.
 Task = tuple[str, int, "str | None", int]
@@ -53,6 +57,11 @@ def attribute(path: str, size: int, body_path: str | None, body_size: int) -> Id
 
 
 def _identify_body(record: HttpRecord, body_path: str, body_size: int) -> Identity:
+    if body_size <= SMALL_BODY_BYTES:
+        # zipfile and tarfile make a dozen small reads and seeks, each a system call on a file.
+        data = read_untouched(body_path, body_size + 1)
+        if len(data) == body_size:  # else it changed since it was listed: read it as a file
+            return _damaged_if(identify(record, io.BytesIO(data), body_size))
     with open_untouched(body_path) as body:
         return _damaged_if(identify(record, body, body_size))
 
