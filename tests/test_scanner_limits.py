@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -11,14 +12,14 @@ import sys
 import tempfile
 import tracemalloc
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import cachefactory
 import pytest
 from cli_helpers import entries_by, invoke
 
-from pipcachex.cache import Kind, scan_cache
+from pipcachex.cache import CacheWalk, Kind, scan_cache
 
 BIG = 48 * 1024 * 1024
 
@@ -141,3 +142,26 @@ def test_the_attribution_memo_never_changes_what_a_scan_finds(
 
     monkeypatch.setenv("PIPCACHEX_MEMO_DIR", "")
     assert invoke(["list", "--json", "--cache-dir", str(cache_v2)]).json == after
+
+
+def test_a_scan_leaves_the_cycle_collector_as_it_found_it(tmp_path: Path) -> None:
+    """The collector is paused while a scan runs, and restored after it, even when cut short."""
+    for i in range(3):
+        body = f"Metadata-Version: 2.1\nName: p{i}\nVersion: 1.0\n\n".encode()
+        url = f"https://files.example.invalid/p{i}-1.0-py3-none-any.whl.metadata"
+        cachefactory.write_http_v2_entry(tmp_path, url, body, cachefactory.file_headers(body))
+    assert gc.isenabled()
+    entries = CacheWalk(tmp_path).entries()
+    next(entries)
+    assert not gc.isenabled()
+    assert isinstance(entries, Generator)
+    entries.close()
+    assert gc.isenabled()
+    assert len(list(CacheWalk(tmp_path).entries())) == 3
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(scan_cache(tmp_path).entries) == 3
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
