@@ -54,10 +54,14 @@ def worker_count() -> int:
 
 def start_worker() -> subprocess.Popen[bytes]:
     """One worker process, waiting for batches on its stdin (see ``serve``)."""
-    # The worker must import this very copy of pipcachex, whatever the parent's sys.path was.
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(pipcachex.__file__)))
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    # The worker must import this very copy of pipcachex. Where the interpreter finds it on its
+    # own (an install), nothing is added: PYTHONPATH goes before the standard library, and a
+    # site-packages there would let a backport installed in it shadow a standard module. A copy
+    # found some other way (a script's directory, a path added at run time) is pointed to.
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(pipcachex.__file__)))
+    if package_parent not in sys.path[1:]:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     return subprocess.Popen(
         [sys.executable, "-m", WORKER_MODULE],
         stdin=subprocess.PIPE,
