@@ -87,7 +87,7 @@ class Manifest:
     pip_version: str | None
     compression: str
     projects: tuple[dict[str, Any], ...]
-    files: Sequence[ManifestFile]
+    files: FileTable
     entries: int
     file_count: int = -1
     size: int = -1
@@ -98,11 +98,7 @@ class Manifest:
         if self.file_count < 0:
             object.__setattr__(self, "file_count", len(self.files))
         if self.size < 0:
-            files = self.files
-            size = (
-                files.total_size() if isinstance(files, FileTable) else sum(f.size for f in files)
-            )
-            object.__setattr__(self, "size", size)
+            object.__setattr__(self, "size", self.files.total_size())
 
     def to_json(self, files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """The document stored as ``manifest.json`` (``files`` instead of the records' own)."""
@@ -143,12 +139,10 @@ class Manifest:
                     f"backup format version {data['format_version']} is not supported "
                     f"(this pipcachex reads version {FORMAT_VERSION})"
                 )
-            files = data["files"]
-            if not isinstance(files, FileTable):
-                files = FileTable.of(
-                    f if isinstance(f, ManifestFile) else _file_record(dict(f), strict=True)
-                    for f in files
-                )
+            files = FileTable.of(
+                f if isinstance(f, ManifestFile) else _file_record(dict(f), strict=True)
+                for f in data["files"]
+            )
             return cls(
                 created=str(data["created"]),
                 source_cache_dir=str(data["source_cache_dir"]),

@@ -46,6 +46,7 @@ from pipcachex.cache.fileio import untouched_descriptor
 from pipcachex.cache.model import CacheFile
 from pipcachex.errors import PipcachexError, UsageError
 from pipcachex.listing import summarise_packages
+from pipcachex.records import FileTable
 from pipcachex.tarstream import read_manifest
 
 BACKUP_DIR_ENV = "PIPCACHEX_BACKUP_DIR"
@@ -265,7 +266,7 @@ def backup_entries(
         pip_version=pip_version,
         compression=chosen.value,
         projects=tuple(_project_json(kept)),
-        files=(),
+        files=FileTable(),
         entries=len(kept),
         file_count=0,
         size=0,

@@ -135,7 +135,7 @@ def plan_restore(
             on_progress(done, max(done, total))
 
     manifest = _verify_archive(archive, advance, learn_total)
-    table = FileTable.of(manifest.files)
+    table = manifest.files
     # Indices into the table, not records: a record object per file was most of the plan.
     groups = {"missing": array("q"), "identical": array("q"), "different": array("q")}
     blocked: list[Problem] = []

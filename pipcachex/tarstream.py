@@ -376,7 +376,7 @@ class ArchiveReader:
         """
         tar = self._tar
         assert tar is not None, "use ArchiveReader as a context manager"
-        table = FileTable.of(self.manifest.files)
+        table = self.manifest.files
         # Path to index (a path listed twice: its last record); each index is seen once.
         expected = table.positions()
         seen = bytearray(len(table))

@@ -674,6 +674,7 @@ def test_a_symlink_where_a_directory_belongs_is_refused(cache_v2: Path, tmp_path
 def test_manifest_head_is_what_json_dumps_indents(cache_v2: Path, tmp_path: Path) -> None:
     """The manifest's head, joined piece by piece, is byte for byte json.dumps(indent=1)'s."""
     from pipcachex.archive import Manifest, manifest_head
+    from pipcachex.records import FileTable
 
     document = manifest_of(Path(backup(cache_v2, "--to", str(tmp_path / "a.tar"))["archive"]))
     # Enough projects that the pieces are joined in several rounds, with non-ASCII names.
@@ -693,7 +694,7 @@ def test_manifest_head_is_what_json_dumps_indents(cache_v2: Path, tmp_path: Path
         pip_version=None,
         compression="gz",
         projects=projects,
-        files=(),
+        files=FileTable(),
         entries=3,
     )
     expected = {**manifest.to_json(files=[]), "totals": {"entries": 3, "files": 5, "size": 9}}
