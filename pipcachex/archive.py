@@ -139,10 +139,12 @@ class Manifest:
                     f"backup format version {data['format_version']} is not supported "
                     f"(this pipcachex reads version {FORMAT_VERSION})"
                 )
-            files = FileTable.of(
-                f if isinstance(f, ManifestFile) else _file_record(dict(f), strict=True)
-                for f in data["files"]
-            )
+            files = data["files"]
+            if not isinstance(files, FileTable):  # the streaming parse hands over a table
+                files = FileTable.of(
+                    f if isinstance(f, ManifestFile) else _file_record(dict(f), strict=True)
+                    for f in files
+                )
             return cls(
                 created=str(data["created"]),
                 source_cache_dir=str(data["source_cache_dir"]),

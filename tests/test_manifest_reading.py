@@ -300,3 +300,22 @@ def test_directories_forgotten_along_the_way_change_nothing(
     assert refused == [p for p in paths if p.startswith("http-v2/")] != []
     assert sorted(result.json["added"]) == [p for p in paths if p not in refused]
     assert list(outside.iterdir()) == []
+
+
+def test_a_streamed_table_is_kept_not_copied() -> None:
+    """The streaming parse hands ``from_json`` a packed table: it must stay the one object."""
+    table = FileTable.of([ManifestFile("a", 1, 2, 3, "0" * 64)])
+    document = {
+        "format": "pipcachex-backup",
+        "format_version": 1,
+        "created": "2026-01-01T00:00:00.000Z",
+        "source_cache_dir": "/cache",
+        "pipcachex_version": "0.1.0",
+        "pip_version": None,
+        "compression": "none",
+        "projects": [],
+        "entries": 1,
+        "totals": {"entries": 1, "files": 1, "size": 1},
+        "files": table,
+    }
+    assert Manifest.from_json(document).files is table
