@@ -74,11 +74,12 @@ class RestorePlan:
 
 @dataclass(frozen=True)
 class RestoreResult:
-    """What a restore did (or, with ``dry_run``, would do)."""
+    """What a restore did (or, with ``dry_run``, would do); ``added_bytes`` is ``added``'s size."""
 
     plan: RestorePlan
     dry_run: bool
     added: tuple[str, ...]
+    added_bytes: int
     identical: int
     kept: tuple[str, ...]
     removed: tuple[CacheEntry, ...]
@@ -207,6 +208,7 @@ def dry_run_result(plan: RestorePlan) -> RestoreResult:
         plan=plan,
         dry_run=True,
         added=tuple(plan.add.paths()),
+        added_bytes=plan.add.total_size(),
         identical=len(plan.identical),
         kept=() if plan.replace else tuple(plan.different.paths()),
         removed=plan.remove,
@@ -232,6 +234,7 @@ def apply_restore(plan: RestorePlan, on_progress: ProgressCallback | None = None
         plan=plan,
         dry_run=False,
         added=tuple(writer.added),
+        added_bytes=writer.added_bytes,
         identical=len(plan.identical) + writer.identical,
         kept=kept,
         removed=removed,
@@ -268,6 +271,7 @@ class _Writer:
         self.done = 0
         self.on_progress = on_progress
         self.added: list[str] = []
+        self.added_bytes = 0
         self.kept: list[str] = []
         self.identical = 0
         self.problems: list[Problem] = []
@@ -395,6 +399,7 @@ class _Writer:
                     if not _SYNC_IN_BATCHES:
                         self.directories.add(os.path.dirname(target))
                     self.added.append(path)
+                    self.added_bytes += table.sizes[index]
                     continue
                 if state == "identical":
                     self.identical += 1

@@ -23,6 +23,7 @@ from index_server import IndexServer
 
 from pipcachex.backup import BackupError, backup_entries
 from pipcachex.cache import scan_cache
+from pipcachex.units import format_size
 
 Snapshot = dict[str, tuple[bytes, int]]
 #: The machine's pip configuration must not reach the pip that ``purge`` runs.
@@ -206,7 +207,12 @@ def test_merge_adds_missing_keeps_different_and_reports_it(cache_v2: Path) -> No
     assert report["kept_different"] == [changed.relative_to(cache_v2).as_posix()]
     assert report["identical"] == document["files"] - 2
     assert changed.read_bytes() == b"a different body" and gone.is_file()
+    size = format_size(gone.stat().st_size)
+    gone.unlink()
+    preview = invoke(["restore", "--dry-run", "--cache-dir", str(cache_v2)])
+    assert f"Would add 1 files ({size}) to" in preview.stdout
     human = invoke(["restore", "--cache-dir", str(cache_v2)])
+    assert f"Added 1 files ({size}) to" in human.stdout
     assert "Kept 1 cache files that differ" in human.stdout
 
 

@@ -124,10 +124,8 @@ def render_restore(output: Output, result: RestoreResult) -> None:
         )
         return
     verb = ("Would add", "would remove") if result.dry_run else ("Added", "removed")
-    table = plan.add.table
-    where = table.positions()
-    size = sum(table.sizes[where[p]] for p in result.added if p in where)
-    summary = f"{verb[0]} {len(result.added)} files ({format_size(size)}) to {plan.root}"
+    size = format_size(result.added_bytes)
+    summary = f"{verb[0]} {len(result.added)} files ({size}) to {plan.root}"
     if plan.replace:
         summary += f", {verb[1]} {len(result.removed)} entries"
     output.out.print(f"{summary}; {result.identical} already identical.", markup=False)
