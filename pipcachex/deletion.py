@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout
-from pipcachex.cache.scan import foreign_reason, has_fresh_build
+from pipcachex.cache.directory import foreign_reason, has_fresh_build
 from pipcachex.errors import UnsafeCacheError
 
 _LAYOUT_DIRS = ("http", "http-v2", "wheels")

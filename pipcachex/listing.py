@@ -6,13 +6,13 @@ import enum
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from pipcachex.cache import CacheEntry, CacheScan, CacheWalk, Kind, Layout
+from pipcachex.cache.tally import ProjectTally
 from pipcachex.errors import PipcachexError
 from pipcachex.selection import Selection
 from pipcachex.target import CacheTarget
@@ -119,33 +119,15 @@ def list_entries(
     return ListResult(scan.root, tuple(chosen), summary, scan.scanned_at)
 
 
-class _ProjectTally:
-    """Running totals of one project's entries."""
-
-    def __init__(self) -> None:
-        self.entries = 0
-        self.size = 0
-        self.versions: set[str] = set()
-        self.oldest = float("inf")
-        self.newest = 0.0
-
-    def add(self, entry: CacheEntry) -> None:
-        self.entries += 1
-        self.size += entry.size
-        if entry.version:
-            self.versions.add(entry.version)
-        self.oldest = min(self.oldest, entry.last_used)
-        self.newest = max(self.newest, entry.last_used)
-
-    def summary(self, package: str | None) -> PackageSummary:
-        versions = tuple(sorted(self.versions, key=_version_key))
-        return PackageSummary(package, self.entries, self.size, versions, self.oldest, self.newest)
+def _project_summary(name: str | None, tally: ProjectTally) -> PackageSummary:
+    versions = tuple(sorted(tally.versions, key=_version_key))
+    return PackageSummary(name, tally.entries, tally.size, versions, tally.oldest, tally.newest)
 
 
 def _project_rows(
-    tallies: dict[str | None, _ProjectTally], sort: SortKey
+    tallies: dict[str | None, ProjectTally], sort: SortKey
 ) -> tuple[PackageSummary, ...]:
-    rows = [tally.summary(name) for name, tally in tallies.items()]
+    rows = [_project_summary(name, tally) for name, tally in tallies.items()]
     if sort is SortKey.SIZE:
         rows.sort(key=lambda r: (-r.size, r.package or ""))
     elif sort is SortKey.AGE:
@@ -155,20 +137,18 @@ def _project_rows(
     return tuple(rows)
 
 
-def _largest_projects(
-    tallies: dict[str | None, _ProjectTally], count: int
-) -> tuple[PackageSummary, ...]:
+def _largest_projects(tallies: dict[str, ProjectTally], count: int) -> tuple[PackageSummary, ...]:
     # Only the rows shown get their versions sorted: parsing every version of every project
     # in a 100,000-entry cache took longer than the rest of the summary.
-    largest = sorted(tallies.items(), key=lambda item: (-item[1].size, item[0] or ""))[:count]
-    return tuple(tally.summary(name) for name, tally in largest)
+    largest = sorted(tallies.items(), key=lambda item: (-item[1].size, item[0]))[:count]
+    return tuple(_project_summary(name, tally) for name, tally in largest)
 
 
 def summarise_packages(
     entries: Iterable[CacheEntry], sort: SortKey = SortKey.NAME
 ) -> tuple[PackageSummary, ...]:
     """Aggregate entries into one row per project."""
-    tallies: dict[str | None, _ProjectTally] = defaultdict(_ProjectTally)
+    tallies: dict[str | None, ProjectTally] = defaultdict(ProjectTally)
     for entry in entries:
         tallies[entry.package].add(entry)
     return _project_rows(tallies, sort)
@@ -189,26 +169,10 @@ def cache_info(target: CacheTarget, walk: CacheWalk) -> InfoResult:
         if not target.explicit:
             raise
         pip_version = pip_layout = None  # --cache-dir works without a pip to ask
-    # Tallied per (kind, layout) and folded afterwards: this loop runs once per entry.
-    buckets: dict[tuple[Kind, Layout], list[int]] = defaultdict(lambda: [0, 0])
-    projects: dict[str | None, _ProjectTally] = defaultdict(_ProjectTally)
-    http_files = http_size = wheels = wheels_size = 0
-    http_layouts = (Layout.HTTP, Layout.HTTP_V2)
-    for entry in walk.entries():
-        bucket = buckets[entry.kind, entry.layout]
-        bucket[0] += 1
-        bucket[1] += entry.size
-        if entry.package is not None:
-            projects[entry.package].add(entry)
-        if entry.layout in http_layouts:
-            http_files += len(entry.files)
-            http_size += entry.size
-        elif entry.layout is Layout.WHEELS:
-            wheels_size += entry.size
-            wheels += sum(1 for f in entry.files if fnmatchcase(f.name, "*-*.whl"))
+    tally = walk.tally()
     by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_layout: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for (kind, layout), (count, size) in buckets.items():
+    for (kind, layout), (count, size) in tally.buckets.items():
         for total in (by_kind[kind.value], by_layout[layout.value]):
             total[0] += count
             total[1] += size
@@ -229,7 +193,9 @@ def cache_info(target: CacheTarget, walk: CacheWalk) -> InfoResult:
         by_kind=kinds,
         by_layout=totals(by_layout),
         damaged=kinds.get(Kind.DAMAGED.value, Totals()),
-        largest_projects=_largest_projects(projects, 10),
-        pip_figures=PipFigures(http_files, http_size, wheels, wheels_size),
+        largest_projects=_largest_projects(tally.projects, 10),
+        pip_figures=PipFigures(
+            tally.http_files, tally.http_size, tally.wheel_files, tally.wheels_size
+        ),
         unreadable=tuple(walk.unreadable),
     )

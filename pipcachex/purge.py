@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipcachex.cache import CacheEntry, Kind, Layout, scan_cache
-from pipcachex.cache.scan import holds_more_than_pip_state
+from pipcachex.cache.directory import holds_more_than_pip_state
 from pipcachex.deletion import (
     DeletionProblem,
     delete_entries,

@@ -354,6 +354,25 @@ def mixed_cache(filled_cache_mixed: Path, copy_cache: Callable[[Path], Path]) ->
 
 
 @pytest.fixture
+def busy_cache(mixed_cache: Path) -> Path:
+    """Both layouts by real pips, damaged entries of several kinds and 60 small fillers."""
+    url = "https://files.example.invalid/alpha_pkg-9.9-py3-none-any.whl"
+    wheel = packages.build_wheel_bytes(packages.WHEELS[0])
+    cachefactory.write_damaged_http_v2_entries(mixed_cache, url, wheel)
+    legacy = cachefactory.write_legacy_http_entry(mixed_cache, url + "?l", wheel, {})
+    cachefactory.truncate_body(legacy, keep=40)
+    for i in range(60):
+        body = f"Metadata-Version: 2.1\nName: filler-{i}\nVersion: 1.{i}\n\n".encode()
+        url = f"https://filler.invalid/files/filler_{i}-1.{i}-py3-none-any.whl.metadata"
+        write = cachefactory.write_http_v2_entry if i % 3 else cachefactory.write_legacy_http_entry
+        entry = write(mixed_cache, url, body, cachefactory.file_headers(body))
+        for path in (entry.meta, entry.body):
+            if path is not None and i % 2:
+                cachefactory.set_age(path, 40 * 86400)
+    return mixed_cache
+
+
+@pytest.fixture
 def venv_with_pip(tmp_path: Path) -> Callable[[PipName], Path]:
     """Factory: ``venv_with_pip("legacy"|"current")`` -> a fresh venv whose pip is that test pip.
 

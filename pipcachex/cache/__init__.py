@@ -5,8 +5,9 @@ stored (an HTTP response, a built-wheel directory, pip's own state, or a damaged
 with its project, version, size and times.
 """
 
+from pipcachex.cache.directory import check_cache_dir
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
-from pipcachex.cache.scan import CacheScan, CacheWalk, check_cache_dir, scan_cache
+from pipcachex.cache.scan import CacheScan, CacheWalk, scan_cache
 
 __all__ = [
     "CacheEntry",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,7 @@ class AttributionMemo:
         self._loaded = 0
         self._kept = 0
         self._dirty = False
+        self._abandoned = False
         self._packer = msgpack.Packer(use_bin_type=True)
         self._pending = bytearray()
         self._sink: BinaryIO | None = None
@@ -138,7 +140,11 @@ class AttributionMemo:
                     scan_failed = True
                     raise
                 self._flush()
-                if self._sink is None or not (self._dirty or self._kept != self._loaded):
+                if (
+                    self._sink is None
+                    or self._abandoned
+                    or not (self._dirty or self._kept != self._loaded)
+                ):
                     raise _Unchanged  # atomic_output then drops its temporary file
         except (_Unchanged, OSError):
             if scan_failed:
@@ -146,6 +152,32 @@ class AttributionMemo:
             # Nothing new, or the memo could not be written: it only ever saves time.
         finally:
             self._sink = None
+
+    def record_in_memory(self) -> None:
+        """Collect what lookups keep and ``record`` learns in memory, for ``share``.
+
+        This is a walk worker's memo (see ``cache.walkers``): the scanning process writes the
+        file, with what every worker shared.
+        """
+        self._sink = io.BytesIO()
+
+    def share(self) -> tuple[bytes, int, bool]:
+        """What ``record_in_memory`` collected: the records, how many, and whether any is new."""
+        self._flush()
+        records = self._sink.getvalue() if isinstance(self._sink, io.BytesIO) else b""
+        return records, self._kept, self._dirty
+
+    def adopt(self, records: bytes, kept: int, dirty: bool) -> None:
+        """Add what a walk worker shared to the memo being recorded."""
+        self._kept += kept
+        self._dirty = self._dirty or dirty
+        if self._sink is not None:
+            self._pending += records
+            self._flush()
+
+    def abandon(self) -> None:
+        """Leave the memo file as it is after this scan: some of its records were lost."""
+        self._abandoned = True
 
     def lookup(self, key: bytes, stamp: Stamp) -> Identity | None:
         """The memoised identity of the entry at ``key`` if its files still have ``stamp``."""

@@ -49,10 +49,11 @@ _Batch = tuple[list[Unread], "Future[list[Identity]]"]
 class ReadAhead:
     """One scan's hand-over to the workers; ``finish`` turns an answer into the entry."""
 
-    def __init__(self, finish: Finish) -> None:
+    def __init__(self, finish: Finish, workers: int | None = None) -> None:
+        """``workers``: how many may be started (default: ``readers.worker_count()``)."""
         self._finish = finish
         self._unknown = 0
-        self._workers = readers.worker_count()
+        self._workers = readers.worker_count() if workers is None else workers
         self._pool: readers.ReaderPool | None = None
         self._batch: list[Unread] = []
         self._flying: deque[_Batch] = deque()

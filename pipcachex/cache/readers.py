@@ -22,8 +22,9 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 
@@ -35,8 +36,9 @@ from pipcachex.cache.model import Kind
 WORKER_MODULE = "pipcachex.cache.worker"
 MAX_WORKERS = 4
 # Paths are bytes on disk: names that are not UTF-8 travel as surrogate escapes, as in os.
-_ERRORS = "surrogateescape"
+ENCODING_ERRORS = "surrogateescape"
 _KINDS = {kind.value: kind for kind in Kind}
+_T = TypeVar("_T")
 
 
 class WorkerGone(Exception):
@@ -52,8 +54,11 @@ def worker_count() -> int:
     return min(MAX_WORKERS, cores)
 
 
-def start_worker() -> subprocess.Popen[bytes]:
-    """One worker process, waiting for batches on its stdin (see ``serve``)."""
+def start_worker(*args: str) -> subprocess.Popen[bytes]:
+    """One worker process, waiting for messages on its stdin (see ``serve``).
+
+    ``args`` go to the worker module: ``walk`` starts a walk worker (see ``cache.walkers``).
+    """
     env = dict(os.environ)
     # The worker must import this very copy of pipcachex. Where the interpreter finds it on its
     # own (an install), nothing is added: PYTHONPATH goes before the standard library, and a
@@ -63,7 +68,7 @@ def start_worker() -> subprocess.Popen[bytes]:
     if package_parent not in sys.path[1:]:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     return subprocess.Popen(
-        [sys.executable, "-m", WORKER_MODULE],
+        [sys.executable, "-m", WORKER_MODULE, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -72,12 +77,17 @@ def start_worker() -> subprocess.Popen[bytes]:
     )
 
 
-class _Worker:
-    """One worker process, the batches it holds (oldest first) and the thread reading answers."""
+class Worker:
+    """One worker process, the requests it holds (oldest first) and the thread reading answers.
+
+    Each request is one msgpack value and gets one answer, in order. A worker that dies, or
+    answers something its request's ``decode`` rejects, fails every request it holds with
+    ``WorkerGone`` and takes no more.
+    """
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self.process = process
-        self.waiting: deque[tuple[Future[list[Identity]], int]] = deque()
+        self.waiting: deque[tuple[Future[Any], Callable[[Any], Any]]] = deque()
         self.lock = threading.Lock()
         self.gone = False
         self.reader = threading.Thread(
@@ -85,14 +95,15 @@ class _Worker:
         )
         self.reader.start()
 
-    def send(self, tasks: list[Task]) -> Future[list[Identity]]:
-        future: Future[list[Identity]] = Future()
-        packed = msgpack.packb(tasks, unicode_errors=_ERRORS)
+    def send(self, message: object, decode: Callable[[Any], _T]) -> Future[_T]:
+        """Send ``message``; the future gets ``decode`` of its answer (``ValueError``: gone)."""
+        future: Future[_T] = Future()
+        packed = msgpack.packb(message, unicode_errors=ENCODING_ERRORS)
         with self.lock:
             if self.gone:
                 future.set_exception(WorkerGone())
                 return future
-            self.waiting.append((future, len(tasks)))
+            self.waiting.append((future, decode))
         stdin = self.process.stdin
         assert stdin is not None
         # If the worker died, its reader thread sees its output end and fails this batch.
@@ -104,21 +115,19 @@ class _Worker:
     def _read_answers(self) -> None:
         stdout = self.process.stdout
         assert stdout is not None
-        unpacker = msgpack.Unpacker(use_list=False, unicode_errors=_ERRORS)
+        unpacker = msgpack.Unpacker(use_list=False, unicode_errors=ENCODING_ERRORS)
         try:
             while chunk := os.read(stdout.fileno(), 1 << 16):
                 unpacker.feed(chunk)
                 for answer in unpacker:
                     with self.lock:
-                        future, count = self.waiting.popleft()
+                        future, decode = self.waiting.popleft()
                     try:
-                        identities = [_identity(fields) for fields in answer]
-                        if len(identities) != count:
-                            raise ValueError("a worker answered a batch with the wrong count")
+                        result = decode(answer)
                     except BaseException:
                         future.set_exception(WorkerGone())
                         raise
-                    future.set_result(identities)
+                    future.set_result(result)
         except (OSError, ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException):
             pass
         finally:
@@ -149,10 +158,10 @@ class ReaderPool:
     """Worker processes reading batches of entries; ``submit`` goes to the least busy one."""
 
     def __init__(self, workers: int) -> None:
-        self._workers: list[_Worker] = []
+        self._workers: list[Worker] = []
         try:
             for _ in range(workers):
-                self._workers.append(_Worker(start_worker()))
+                self._workers.append(Worker(start_worker()))
         except OSError:
             pass  # fewer workers (or none: every batch then fails over to the caller)
 
@@ -171,7 +180,8 @@ class ReaderPool:
             future: Future[list[Identity]] = Future()
             future.set_exception(WorkerGone())
             return future
-        return min(alive, key=lambda worker: len(worker.waiting)).send(tasks)
+        worker = min(alive, key=lambda worker: len(worker.waiting))
+        return worker.send(tasks, lambda answer: _identities(answer, len(tasks)))
 
     def close(self, *, kill: bool = False) -> None:
         """Stop every worker (at once with ``kill``, else once it has answered what it holds)."""
@@ -182,8 +192,8 @@ class ReaderPool:
 
 def serve() -> None:
     """A worker's whole life: batches of tasks from stdin, their identities to stdout."""
-    unpacker = msgpack.Unpacker(use_list=False, unicode_errors=_ERRORS)
-    packer = msgpack.Packer(unicode_errors=_ERRORS)
+    unpacker = msgpack.Unpacker(use_list=False, unicode_errors=ENCODING_ERRORS)
+    packer = msgpack.Packer(unicode_errors=ENCODING_ERRORS)
     out = sys.stdout.buffer
     while chunk := os.read(sys.stdin.fileno(), 1 << 16):
         unpacker.feed(chunk)
@@ -201,6 +211,13 @@ def _fields(identity: Identity) -> list[Any]:
         identity.filename,
         identity.problem,
     ]
+
+
+def _identities(answer: Any, count: int) -> list[Identity]:
+    identities = [_identity(fields) for fields in answer]
+    if len(identities) != count:
+        raise ValueError("a worker answered a batch with the wrong count")
+    return identities
 
 
 def _identity(fields: Any) -> Identity:

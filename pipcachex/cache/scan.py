@@ -19,24 +19,25 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from pipcachex.cache.attribute import attribute
+from pipcachex.cache.directory import PIP_STATE_NAMES, STALE_SECONDS
 from pipcachex.cache.fileio import open_directory_untouched, scandir_untouched
 from pipcachex.cache.identify import Identity, parse_distribution_filename
 from pipcachex.cache.memo import AttributionMemo, memo_directory, memo_key, stamp_of
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
 from pipcachex.cache.readahead import ReadAhead, Unread
-from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
+from pipcachex.cache.tally import CacheTally
+from pipcachex.cache.walkers import Part, WalkStart, spread_tally
+from pipcachex.errors import CacheError
 
-STALE_SECONDS = 3600
 _WALK_THREADS = 8
 _AHEAD = 16
 _COLD_LISTING = 150e-6
 """Seconds a directory listing takes beyond which the walk is waiting on the disk."""
-_PIP_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{56}$")
 _HTTP_LAYOUTS = {"http": Layout.HTTP, "http-v2": Layout.HTTP_V2}
-_FOREIGN_NAMES = {".git", ".ssh", ".bashrc", ".profile", "bin", "etc", "usr", "home"}
 
 ProgressCallback = Callable[[int], None]
 
@@ -55,77 +56,6 @@ class CacheScan:
     def total_size(self) -> int:
         """Bytes held by all entries."""
         return sum(e.size for e in self.entries)
-
-
-def check_cache_dir(root: Path, *, explicit: bool) -> bool:
-    """Check ``root`` can be scanned; return whether it exists.
-
-    A missing directory pip chose by default is simply an empty cache; a missing or wrong one the
-    user named with ``--cache-dir`` is bad input.
-    """
-    try:
-        info = os.stat(root)
-    except FileNotFoundError:
-        if explicit:
-            raise UsageError(
-                f"invalid value for --cache-dir: {str(root)!r} does not exist"
-            ) from None
-        return False
-    except OSError as exc:
-        raise CacheError(f"cannot read the cache directory {root}: {exc.strerror}") from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise UsageError(f"invalid value for --cache-dir: {str(root)!r} is not a directory")
-    if not os.access(root, os.R_OK | os.X_OK):
-        raise CacheError(f"cannot read the cache directory {root}: permission denied")
-    return True
-
-
-def foreign_reason(root: Path) -> str | None:
-    """Say why ``root`` does not look like a pip cache that may be deleted from, or None."""
-    resolved = root.resolve()
-    home = Path.home().resolve()
-    if resolved == Path(resolved.anchor) or resolved == home or resolved in home.parents:
-        return f"{root} is a system or home directory, not a pip cache"
-    try:
-        with scandir_untouched(root) as listing:
-            names = {item.name for item in listing}
-    except OSError as exc:
-        return f"{root} cannot be listed ({exc.strerror})"
-    if not names & {"http", "http-v2", "wheels"}:
-        return f"{root} does not look like a pip cache (no http, http-v2 or wheels directory)"
-    foreign = sorted(names & _FOREIGN_NAMES)
-    if foreign:
-        return f"{root} holds things pip never writes in a cache ({', '.join(foreign)})"
-    return None
-
-
-def holds_more_than_pip_state(root: Path) -> bool:
-    """Whether ``root`` exists and holds anything besides pip's own state."""
-    try:
-        with scandir_untouched(root) as listing:
-            names = {item.name for item in listing}
-    except FileNotFoundError:
-        return False
-    except NotADirectoryError:
-        raise UnsafeCacheError(f"refusing to delete anything: {root} is not a directory") from None
-    except OSError:
-        return True  # let ensure_deletable explain why it cannot be used
-    return bool(names - _PIP_STATE_NAMES)
-
-
-def has_fresh_build(directory: str | Path) -> bool:
-    """Whether a built-wheel directory holds a ``tmp*`` build a pip started within the hour."""
-    now = time.time()
-    try:
-        with scandir_untouched(directory) as listing:
-            return any(
-                item.name.startswith("tmp")
-                and item.is_dir(follow_symlinks=False)
-                and now - item.stat(follow_symlinks=False).st_mtime <= STALE_SECONDS
-                for item in listing
-            )
-    except OSError:
-        return False
 
 
 class CacheWalk:
@@ -158,6 +88,34 @@ class CacheWalk:
             walker.unreadable = self.unreadable
             with memo.recording():
                 yield from walker.entries()
+
+    def tally(self) -> CacheTally:
+        """Every entry of the cache added into one tally, rather than yielded.
+
+        On a large cache the walk is spread over worker processes that tally their own parts
+        (see ``walkers``); use it instead of ``entries()`` whenever totals are all that is needed.
+        """
+        if not self.exists:
+            return CacheTally()
+        with _collector_paused():
+            directory = memo_directory()
+            memo = AttributionMemo(self.root, directory)
+            walker = _Walker(self.root, self.scanned_at, None, memo, read_ahead=False)
+            walker.unreadable = self.unreadable
+            start = WalkStart(
+                str(self.root.absolute()),
+                None if directory is None else str(directory),
+                self.scanned_at,
+            )
+            with memo.recording():
+                return spread_tally(walker, memo, start, self._on_progress)
+
+
+def walk_worker(start: WalkStart) -> tuple[_Walker, AttributionMemo]:
+    """The walker and memo of a walk worker (see ``walkers``): the same as its parent's."""
+    directory = None if start.memo_directory is None else Path(start.memo_directory)
+    memo = AttributionMemo(Path(start.root), directory)
+    return _Walker(Path(start.root), start.now, None, memo, read_ahead=False), memo
 
 
 @contextlib.contextmanager
@@ -217,6 +175,8 @@ class _Walker:
         on_progress: ProgressCallback | None,
         memo: AttributionMemo,
         examine: Callable[[CacheEntry], bool] | None = None,
+        *,
+        read_ahead: bool = True,
     ) -> None:
         self.root = os.path.abspath(root)
         self._memo = memo
@@ -226,7 +186,8 @@ class _Walker:
         self.unreadable: list[str] = []
         self._on_progress = on_progress
         self._listed = 0
-        self._read_ahead = ReadAhead(self._finish)
+        # A walk worker reads what it finds itself: it is one of several processes already.
+        self._read_ahead = ReadAhead(self._finish, None if read_ahead else 0)
 
     def entries(self) -> Iterator[CacheEntry]:
         """Every entry, in walk order, counted for the progress callback."""
@@ -241,6 +202,53 @@ class _Walker:
             progress(count)
 
     def _found(self) -> Iterator[CacheEntry | Unread]:
+        """Every piece's entries in order, HTTP trees listed ahead by threads once the disk is
+        what the walk waits on.
+
+        In memory, a listing costs some 10-20 µs of mostly Python, and threads only add GIL
+        contention (a quarter more time, measured at 100,000 entries). On a cache that is not in
+        memory every directory and inode read waits on the disk; threads overlap those waits
+        (open, getdents and stat release the GIL): about half the time, cold. So the HTTP trees
+        are listed in turn until one of them lists slower than ``_COLD_LISTING`` a directory,
+        and ahead in threads from then on. The order is the same either way, and at most
+        ``_AHEAD`` trees wait in memory.
+        """
+        pool: ThreadPoolExecutor | None = None
+        ahead: deque[tuple[Part, Future[list[tuple[str, Listing]]]]] = deque()
+        try:
+            for piece in self.parts():
+                if pool is not None and _listed_ahead(piece):
+                    ahead.append((piece, pool.submit(self._subtree, piece.path)))
+                    if len(ahead) >= _AHEAD:
+                        part, folders = ahead.popleft()
+                        yield from self._part_items(part, folders.result())
+                    continue
+                while ahead:
+                    part, folders = ahead.popleft()
+                    yield from self._part_items(part, folders.result())
+                if isinstance(piece, CacheEntry):
+                    yield piece
+                elif pool is None and _listed_ahead(piece):
+                    started, listed = time.perf_counter(), self._listed
+                    tree = self._subtree(piece.path)
+                    if time.perf_counter() - started > _COLD_LISTING * (self._listed - listed):
+                        pool = ThreadPoolExecutor(_WALK_THREADS, "pipcachex-walk")
+                    yield from self._part_items(piece, tree)
+                else:
+                    yield from self._part_items(piece)
+            while ahead:
+                part, folders = ahead.popleft()
+                yield from self._part_items(part, folders.result())
+        finally:
+            if pool is not None:
+                # Interrupted (Ctrl-C, an error downstream): drop what was not started yet.
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def parts(self) -> Iterator[Part | CacheEntry]:
+        """The whole walk in its order, cut into parts (256 and more per HTTP layout).
+
+        What belongs to no part (pip's own state, unknown things at the top) comes as entries.
+        """
         try:
             with scandir_untouched(self.root) as listing:
                 top = sorted((item.name, item.is_dir(follow_symlinks=False)) for item in listing)
@@ -251,16 +259,47 @@ class _Walker:
         for name, is_dir in top:
             item_path = f"{self.root}/{name}"
             if name in _HTTP_LAYOUTS and is_dir:
-                yield from self._http(item_path, _HTTP_LAYOUTS[name])
+                yield from self._http_parts(item_path, _HTTP_LAYOUTS[name])
             elif name == "wheels" and is_dir:
-                yield from self._wheel_dirs(item_path, 0)
-            elif name in _PIP_STATE_NAMES:
+                files, dirs = self._listing(item_path)
+                if files:
+                    yield Part(item_path, Layout.WHEELS, depth=0)  # one odd entry: see _wheel_dirs
+                else:
+                    yield from (Part(sub, Layout.WHEELS, depth=1) for sub in dirs)
+            elif name in PIP_STATE_NAMES:
                 for path, info in (
                     self._files(item_path) if is_dir else [(item_path, os.lstat(item_path))]
                 ):
                     yield CacheEntry(path, Kind.PIP_STATE, Layout.OTHER, (_cache_file(path, info),))
             else:
                 yield from self._unknown(item_path, Layout.OTHER)
+
+    def _http_parts(self, directory: str, layout: Layout) -> Iterator[Part]:
+        files, dirs = self._listing(directory)
+        if files:
+            yield Part(directory, layout, whole=False)
+        for first in dirs:
+            files, subdirs = self._listing(first)
+            if files:
+                yield Part(first, layout, whole=False)
+            yield from (Part(sub, layout) for sub in subdirs)
+
+    def part_entries(self, part: Part) -> Iterator[CacheEntry]:
+        """The entries of one part, in walk order."""
+        return self._read_ahead.in_order(self._part_items(part))
+
+    def _part_items(
+        self, part: Part, folders: list[tuple[str, Listing]] | None = None
+    ) -> Iterator[CacheEntry | Unread]:
+        if part.layout is Layout.WHEELS:
+            return self._wheel_dirs(part.path, part.depth)
+        if folders is None:
+            if part.whole:
+                folders = self._subtree(part.path)
+            else:
+                files = self._listing(part.path)[0]
+                folders = [(part.path, files)] if files else []
+        return self._http(folders, part.layout)
 
     def _listing(self, directory: str) -> tuple[Listing, list[str]]:
         """The files (name, lstat) and subdirectories (full paths) of ``directory``, sorted."""
@@ -310,54 +349,6 @@ class _Walker:
     def _subtree(self, directory: str) -> list[tuple[str, Listing]]:
         return list(self._tree(directory))
 
-    def _tree_ahead(self, directory: str) -> Iterator[tuple[str, Listing]]:
-        """``_tree``, switching to threads that list ahead once the disk is what it waits on.
-
-        In memory, a listing costs some 10-20 µs of mostly Python, and threads only add GIL
-        contention (a quarter more time, measured at 100,000 entries). On a cache that is not in
-        memory every directory and inode read waits on the disk; threads overlap those waits
-        (open, getdents and stat release the GIL): about half the time, cold. So the subtrees
-        two levels down are walked in turn until one of them lists slower than
-        ``_COLD_LISTING`` a directory, and ahead in threads from then on. The order is
-        ``_tree``'s either way, and at most ``_AHEAD`` subtrees wait in memory.
-        """
-        files, dirs = self._listing(directory)
-        if files:
-            yield directory, files
-        plan: list[tuple[str, Listing] | str] = []
-        for first in dirs:
-            files, subdirs = self._listing(first)
-            if files:
-                plan.append((first, files))
-            plan.extend(subdirs)
-        items = iter(plan)
-        for item in items:
-            if not isinstance(item, str):
-                yield item
-                continue
-            started, listed = time.perf_counter(), self._listed
-            subtree = self._subtree(item)
-            yield from subtree
-            if time.perf_counter() - started > _COLD_LISTING * (self._listed - listed):
-                yield from self._threaded(items)
-                return
-
-    def _threaded(
-        self, items: Iterator[tuple[str, Listing] | str]
-    ) -> Iterator[tuple[str, Listing]]:
-        pending: deque[tuple[str, Listing] | Future[list[tuple[str, Listing]]]] = deque()
-        pool = ThreadPoolExecutor(_WALK_THREADS, thread_name_prefix="pipcachex-walk")
-        try:
-            for item in items:
-                pending.append(pool.submit(self._subtree, item) if isinstance(item, str) else item)
-                if len(pending) >= _AHEAD:
-                    yield from _ready(pending.popleft())
-            while pending:
-                yield from _ready(pending.popleft())
-        finally:
-            # Interrupted (Ctrl-C, an error downstream): drop what was not started yet.
-            pool.shutdown(wait=True, cancel_futures=True)
-
     def _files(self, directory: str) -> Iterator[tuple[str, os.stat_result]]:
         for folder, files in self._tree(directory):
             for name, info in files:
@@ -395,10 +386,12 @@ class _Walker:
             )
         return CacheEntry(path, Kind.UNKNOWN, layout, files, busy=True)
 
-    def _http(self, directory: str, layout: Layout) -> Iterator[CacheEntry | Unread]:
+    def _http(
+        self, folders: Iterable[tuple[str, Listing]], layout: Layout
+    ) -> Iterator[CacheEntry | Unread]:
         v2 = layout is Layout.HTTP_V2
         is_entry_name = _ENTRY_NAME.match
-        for folder, files in self._tree_ahead(directory):
+        for folder, files in folders:
             by_name = dict(files) if v2 else {}
             for name, info in files:
                 path = f"{folder}/{name}"
@@ -505,10 +498,9 @@ class _Walker:
         )
 
 
-def _ready(
-    item: tuple[str, Listing] | Future[list[tuple[str, Listing]]],
-) -> list[tuple[str, Listing]]:
-    return item.result() if isinstance(item, Future) else [item]
+def _listed_ahead(piece: Part | CacheEntry) -> TypeGuard[Part]:
+    """Whether ``piece`` is an HTTP tree, which threads may list ahead on a cold cache."""
+    return isinstance(piece, Part) and piece.whole and piece.layout is not Layout.WHEELS
 
 
 def _shared(value: str | None) -> str | None:

@@ -1,0 +1,87 @@
+"""Judging a cache directory before pipcachex scans it or deletes anything from it."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+from pipcachex.cache.fileio import scandir_untouched
+from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
+
+STALE_SECONDS = 3600
+"""How old a temporary file or build directory must be to be called stale rather than busy."""
+PIP_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
+_FOREIGN_NAMES = {".git", ".ssh", ".bashrc", ".profile", "bin", "etc", "usr", "home"}
+
+
+def check_cache_dir(root: Path, *, explicit: bool) -> bool:
+    """Check ``root`` can be scanned; return whether it exists.
+
+    A missing directory pip chose by default is simply an empty cache; a missing or wrong one the
+    user named with ``--cache-dir`` is bad input.
+    """
+    try:
+        info = os.stat(root)
+    except FileNotFoundError:
+        if explicit:
+            raise UsageError(
+                f"invalid value for --cache-dir: {str(root)!r} does not exist"
+            ) from None
+        return False
+    except OSError as exc:
+        raise CacheError(f"cannot read the cache directory {root}: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"invalid value for --cache-dir: {str(root)!r} is not a directory")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise CacheError(f"cannot read the cache directory {root}: permission denied")
+    return True
+
+
+def foreign_reason(root: Path) -> str | None:
+    """Say why ``root`` does not look like a pip cache that may be deleted from, or None."""
+    resolved = root.resolve()
+    home = Path.home().resolve()
+    if resolved == Path(resolved.anchor) or resolved == home or resolved in home.parents:
+        return f"{root} is a system or home directory, not a pip cache"
+    try:
+        with scandir_untouched(root) as listing:
+            names = {item.name for item in listing}
+    except OSError as exc:
+        return f"{root} cannot be listed ({exc.strerror})"
+    if not names & {"http", "http-v2", "wheels"}:
+        return f"{root} does not look like a pip cache (no http, http-v2 or wheels directory)"
+    foreign = sorted(names & _FOREIGN_NAMES)
+    if foreign:
+        return f"{root} holds things pip never writes in a cache ({', '.join(foreign)})"
+    return None
+
+
+def holds_more_than_pip_state(root: Path) -> bool:
+    """Whether ``root`` exists and holds anything besides pip's own state."""
+    try:
+        with scandir_untouched(root) as listing:
+            names = {item.name for item in listing}
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        raise UnsafeCacheError(f"refusing to delete anything: {root} is not a directory") from None
+    except OSError:
+        return True  # let ensure_deletable explain why it cannot be used
+    return bool(names - PIP_STATE_NAMES)
+
+
+def has_fresh_build(directory: str | Path) -> bool:
+    """Whether a built-wheel directory holds a ``tmp*`` build a pip started within the hour."""
+    now = time.time()
+    try:
+        with scandir_untouched(directory) as listing:
+            return any(
+                item.name.startswith("tmp")
+                and item.is_dir(follow_symlinks=False)
+                and now - item.stat(follow_symlinks=False).st_mtime <= STALE_SECONDS
+                for item in listing
+            )
+    except OSError:
+        return False

@@ -1,0 +1,130 @@
+"""Running totals over cache entries, which add up the same in one process or in several.
+
+``info`` never holds a cache's entries: it adds each one into a ``CacheTally`` as the walk finds
+it. A walk spread over worker processes (``cache.walkers``) keeps one tally per process and
+merges them at the end, so every figure here is a sum, a set, a minimum or a maximum: the result
+is the same whatever order the entries arrive in and however they were split.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from fnmatch import fnmatchcase
+from typing import Any
+
+from pipcachex.cache.model import CacheEntry, Kind, Layout
+
+_KINDS = {kind.value: kind for kind in Kind}
+_LAYOUTS = {layout.value: layout for layout in Layout}
+_HTTP_LAYOUTS = (Layout.HTTP, Layout.HTTP_V2)
+
+
+class ProjectTally:
+    """Running totals of one project's entries."""
+
+    __slots__ = ("entries", "newest", "oldest", "size", "versions")
+
+    def __init__(self) -> None:
+        self.entries = 0
+        self.size = 0
+        self.versions: set[str] = set()
+        self.oldest = float("inf")
+        self.newest = 0.0
+
+    def add(self, entry: CacheEntry) -> None:
+        """Count ``entry`` in."""
+        self.entries += 1
+        self.size += entry.size
+        if entry.version:
+            self.versions.add(entry.version)
+        last_used = entry.last_used
+        if last_used < self.oldest:
+            self.oldest = last_used
+        if last_used > self.newest:
+            self.newest = last_used
+
+    def merge(self, other: ProjectTally) -> None:
+        """Count in everything ``other`` counted."""
+        self.entries += other.entries
+        self.size += other.size
+        self.versions |= other.versions
+        self.oldest = min(self.oldest, other.oldest)
+        self.newest = max(self.newest, other.newest)
+
+
+class CacheTally:
+    """Totals of a whole cache: per kind and layout, per project, and ``pip cache info``'s figures.
+
+    ``pip cache info`` counts every file under the HTTP directories, and every ``*-*.whl``
+    under ``wheels/``; ``http_files``/``wheel_files`` count the same way.
+    """
+
+    def __init__(self) -> None:
+        self.buckets: dict[tuple[Kind, Layout], list[int]] = defaultdict(lambda: [0, 0])
+        self.projects: dict[str, ProjectTally] = defaultdict(ProjectTally)
+        self.http_files = 0
+        self.http_size = 0
+        self.wheel_files = 0
+        self.wheels_size = 0
+
+    def add(self, entry: CacheEntry) -> None:
+        """Count ``entry`` in; this runs once per entry of the cache."""
+        size = entry.size
+        bucket = self.buckets[entry.kind, entry.layout]
+        bucket[0] += 1
+        bucket[1] += size
+        if entry.package is not None:
+            self.projects[entry.package].add(entry)
+        if entry.layout in _HTTP_LAYOUTS:
+            self.http_files += len(entry.files)
+            self.http_size += size
+        elif entry.layout is Layout.WHEELS:
+            self.wheels_size += size
+            self.wheel_files += sum(1 for f in entry.files if fnmatchcase(f.name, "*-*.whl"))
+
+    def merge(self, other: CacheTally) -> None:
+        """Count in everything ``other`` counted."""
+        for key, (count, size) in other.buckets.items():
+            bucket = self.buckets[key]
+            bucket[0] += count
+            bucket[1] += size
+        for name, project in other.projects.items():
+            self.projects[name].merge(project)
+        self.http_files += other.http_files
+        self.http_size += other.http_size
+        self.wheel_files += other.wheel_files
+        self.wheels_size += other.wheels_size
+
+    def to_wire(self) -> list[Any]:
+        """The tally as plain lists and numbers, for msgpack (see ``from_wire``)."""
+        return [
+            [
+                [kind.value, layout.value, count, size]
+                for (kind, layout), (count, size) in self.buckets.items()
+            ],
+            [
+                [name, p.entries, p.size, sorted(p.versions), p.oldest, p.newest]
+                for name, p in self.projects.items()
+            ],
+            [self.http_files, self.http_size, self.wheel_files, self.wheels_size],
+        ]
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> CacheTally:
+        """The tally ``to_wire`` described; malformed input raises ``ValueError``."""
+        tally = cls()
+        try:
+            buckets, projects, figures = wire
+            for kind, layout, count, size in buckets:
+                tally.buckets[_KINDS[kind], _LAYOUTS[layout]] = [int(count), int(size)]
+            for name, entries, size, versions, oldest, newest in projects:
+                project = tally.projects[str(name)]
+                project.entries, project.size = int(entries), int(size)
+                project.versions = {str(v) for v in versions}
+                project.oldest, project.newest = float(oldest), float(newest)
+            http_files, http_size, wheel_files, wheels_size = figures
+            tally.http_files, tally.http_size = int(http_files), int(http_size)
+            tally.wheel_files, tally.wheels_size = int(wheel_files), int(wheels_size)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"malformed tally: {exc}") from None
+        return tally
