@@ -43,29 +43,27 @@ def memo_directory() -> Path | None:
     return Path(user_cache_dir("pipcachex")) / "attribution"
 
 
-def memo_key(http_v2: bool, relative: str) -> bytes:
-    """The memo's key for the HTTP entry at ``relative`` (its path below the cache root).
+def memo_key(http_v2: bool, name: str) -> bytes:
+    """The memo's key for the HTTP entry named ``name`` (its 56-digit hex file name).
 
-    An entry's file name is a 56-digit hex digest, so its 28 bytes (and the layout) stand for
-    the whole path at half the memory; an entry anywhere else keeps its path.
+    The name is a digest of the URL, so its 28 bytes and the layout stand for the whole path
+    at half the memory.
     """
-    name = relative.rpartition("/")[2]
-    try:
-        digest = bytes.fromhex(name)
-    except ValueError:
-        return b"p" + relative.encode("utf-8", "surrogateescape")
-    return (b"2" if http_v2 else b"1") + digest
+    return (b"2" if http_v2 else b"1") + bytes.fromhex(name)
 
 
-def stamp_of(*infos: os.stat_result | None) -> Stamp:
-    """The stamp of an entry's files: a change to any of them changes the stamp."""
-    values: list[int] = []
-    for info in infos:
-        if info is None:
-            values += [-1, -1, -1]
-        else:
-            values += [info.st_size, info.st_mtime_ns, info.st_ino]
-    return tuple(values)
+def stamp_of(meta: os.stat_result, body: os.stat_result | None) -> Stamp:
+    """The stamp of an entry's files: a change to either of them changes the stamp."""
+    if body is None:
+        return (meta.st_size, meta.st_mtime_ns, meta.st_ino, -1, -1, -1)
+    return (
+        meta.st_size,
+        meta.st_mtime_ns,
+        meta.st_ino,
+        body.st_size,
+        body.st_mtime_ns,
+        body.st_ino,
+    )
 
 
 class _Unchanged(Exception):
@@ -188,10 +186,15 @@ class AttributionMemo:
             record = msgpack.unpackb(packed, use_list=False)
             if record[0] != stamp:
                 return None
-            identity = Identity(_KINDS[record[1]], *record[2:6])
+            identity = Identity(_KINDS[record[1]], record[2], record[3], record[4], record[5])
         except (ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException):
             return None  # a damaged record is attributed afresh
-        self._keep(key, packed)
+        # _keep, written out: this runs once per entry of every warm scan.
+        self._kept += 1
+        if self._sink is not None:
+            self._pending += self._packer.pack((key, packed))
+            if len(self._pending) >= 1 << 16:
+                self._flush()
         return identity
 
     def record(self, key: bytes, stamp: Stamp, identity: Identity) -> None:

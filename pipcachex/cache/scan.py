@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeGuard
+from typing import TypeGuard, cast
 
 from pipcachex.cache.attribute import attribute
 from pipcachex.cache.directory import PIP_STATE_NAMES, STALE_SECONDS
@@ -37,6 +37,7 @@ _AHEAD = 16
 _COLD_LISTING = 150e-6
 """Seconds a directory listing takes beyond which the walk is waiting on the disk."""
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{56}$")
+_ENTRY_NAME_LENGTH = 56
 _HTTP_LAYOUTS = {"http": Layout.HTTP, "http-v2": Layout.HTTP_V2}
 
 ProgressCallback = Callable[[int], None]
@@ -188,6 +189,7 @@ class _Walker:
         self._listed = 0
         # A walk worker reads what it finds itself: it is one of several processes already.
         self._read_ahead = ReadAhead(self._finish, None if read_ahead else 0)
+        self._reads_ahead = read_ahead
 
     def entries(self) -> Iterator[CacheEntry]:
         """Every entry, in walk order, counted for the progress callback."""
@@ -286,6 +288,9 @@ class _Walker:
 
     def part_entries(self, part: Part) -> Iterator[CacheEntry]:
         """The entries of one part, in walk order."""
+        if not self._reads_ahead:
+            # Nothing is handed over, so every item is an entry already.
+            return cast(Iterator[CacheEntry], self._part_items(part))
         return self._read_ahead.in_order(self._part_items(part))
 
     def _part_items(
@@ -391,20 +396,27 @@ class _Walker:
     ) -> Iterator[CacheEntry | Unread]:
         v2 = layout is Layout.HTTP_V2
         is_entry_name = _ENTRY_NAME.match
+        is_regular = stat.S_ISREG
         for folder, files in folders:
             by_name = dict(files) if v2 else {}
+            last_entry = None  # names are sorted: an entry's body comes right after it
             for name, info in files:
                 path = f"{folder}/{name}"
-                if not stat.S_ISREG(info.st_mode):
+                if not is_regular(info.st_mode):
                     yield CacheEntry(path, Kind.UNKNOWN, layout, (_cache_file(path, info),))
-                elif is_entry_name(name):
+                elif len(name) == _ENTRY_NAME_LENGTH and is_entry_name(name):
                     body = by_name.get(name + ".body") if v2 else None
-                    if body is not None and not stat.S_ISREG(body.st_mode):
+                    if body is not None and not is_regular(body.st_mode):
                         body = None  # a FIFO or device would block or lie: never open it
-                    yield self._http_entry(path, info, layout, body)
+                    last_entry = name
+                    yield self._http_entry(path, name, info, layout, body)
                 elif name.endswith(".tmp"):
                     yield self._temp(path, info, layout)
-                elif v2 and name.endswith(".body") and is_entry_name(name[:-5]):
+                elif (
+                    v2
+                    and name.endswith(".body")
+                    and (name[:-5] == last_entry or is_entry_name(name[:-5]))
+                ):
                     if name[:-5] not in by_name:
                         yield self._orphan(path, info, "body without its metadata file")
                 else:
@@ -418,20 +430,22 @@ class _Walker:
     def _http_entry(
         self,
         path: str,
+        name: str,
         info: os.stat_result,
         layout: Layout,
         body_info: os.stat_result | None,
     ) -> CacheEntry | Unread:
+        meta = CacheFile(path, info.st_size, info.st_mtime, info.st_atime)
         if body_info is not None:
             body = CacheFile(
                 path, body_info.st_size, body_info.st_mtime, body_info.st_atime, ".body"
             )
-            files: tuple[CacheFile, ...] = (_cache_file(path, info), body)
+            files: tuple[CacheFile, ...] = (meta, body)
         elif layout is Layout.HTTP_V2:
             return self._orphan(path, info, "metadata without its body file")
         else:
-            files = (_cache_file(path, info),)
-        key = memo_key(layout is Layout.HTTP_V2, path[self._root_prefix :])
+            files = (meta,)
+        key = memo_key(layout is Layout.HTTP_V2, name)
         stamp = stamp_of(info, body_info)
         identity = self._memo.lookup(key, stamp)
         if identity is None:
@@ -512,13 +526,15 @@ def _shared(value: str | None) -> str | None:
 def _http_entry(
     path: str, layout: Layout, files: tuple[CacheFile, ...], identity: Identity
 ) -> CacheEntry:
+    package, version = identity.package, identity.version
+    # Positional, and _shared written out: this runs once per HTTP entry of every scan.
     return CacheEntry(
         path,
         identity.kind,
         layout,
         files,
-        package=_shared(identity.package),
-        version=_shared(identity.version),
-        filename=identity.filename,
-        problem=identity.problem,
+        None if package is None else sys.intern(package),
+        None if version is None else sys.intern(version),
+        identity.filename,
+        identity.problem,
     )

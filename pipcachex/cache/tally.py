@@ -16,7 +16,6 @@ from pipcachex.cache.model import CacheEntry, Kind, Layout
 
 _KINDS = {kind.value: kind for kind in Kind}
 _LAYOUTS = {layout.value: layout for layout in Layout}
-_HTTP_LAYOUTS = (Layout.HTTP, Layout.HTTP_V2)
 
 
 class ProjectTally:
@@ -33,11 +32,14 @@ class ProjectTally:
 
     def add(self, entry: CacheEntry) -> None:
         """Count ``entry`` in."""
+        self.count(entry.size, entry.version, entry.last_used)
+
+    def count(self, size: int, version: str | None, last_used: float) -> None:
+        """Count in an entry of ``size`` bytes, of ``version``, last used at ``last_used``."""
         self.entries += 1
-        self.size += entry.size
-        if entry.version:
-            self.versions.add(entry.version)
-        last_used = entry.last_used
+        self.size += size
+        if version:
+            self.versions.add(version)
         if last_used < self.oldest:
             self.oldest = last_used
         if last_used > self.newest:
@@ -70,15 +72,16 @@ class CacheTally:
     def add(self, entry: CacheEntry) -> None:
         """Count ``entry`` in; this runs once per entry of the cache."""
         size = entry.size
-        bucket = self.buckets[entry.kind, entry.layout]
+        layout = entry.layout
+        bucket = self.buckets[entry.kind, layout]
         bucket[0] += 1
         bucket[1] += size
         if entry.package is not None:
-            self.projects[entry.package].add(entry)
-        if entry.layout in _HTTP_LAYOUTS:
+            self.projects[entry.package].count(size, entry.version, entry.last_used)
+        if layout is Layout.HTTP_V2 or layout is Layout.HTTP:
             self.http_files += len(entry.files)
             self.http_size += size
-        elif entry.layout is Layout.WHEELS:
+        elif layout is Layout.WHEELS:
             self.wheels_size += size
             self.wheel_files += sum(1 for f in entry.files if fnmatchcase(f.name, "*-*.whl"))
 
