@@ -141,6 +141,18 @@ def test_info_walks_itself_what_broken_walk_workers_lost(
     # Records were lost with that worker, so no memo is written (a complete one would be).
     assert _memo_files(fresh) == {}
 
+    # A real worker that dies when asked for its memo records, once every part is tallied.
+    (tmp_path / "recordless_worker.py").write_text(
+        "import os\n"
+        "from pipcachex.cache import memo, scan, walkers\n"
+        "memo.AttributionMemo.records = lambda self: os._exit(3)\n"
+        "walkers.serve(scan.walk_worker)\n"
+    )
+    monkeypatch.setattr(readers, "WORKER_MODULE", "recordless_worker")
+    fresh = tmp_path / "fresh-memo-2"
+    assert _info(busy_cache, fresh) == alone
+    assert _memo_files(fresh) == {}
+
     # Workers that cannot run at all (no such module).
     monkeypatch.setattr(readers, "WORKER_MODULE", "pipcachex.no_such_module")
     assert _info(busy_cache, memo) == alone

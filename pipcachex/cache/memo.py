@@ -138,11 +138,7 @@ class AttributionMemo:
                     scan_failed = True
                     raise
                 self._flush()
-                if (
-                    self._sink is None
-                    or self._abandoned
-                    or not (self._dirty or self._kept != self._loaded)
-                ):
+                if not self.will_replace():
                     raise _Unchanged  # atomic_output then drops its temporary file
         except (_Unchanged, OSError):
             if scan_failed:
@@ -152,26 +148,40 @@ class AttributionMemo:
             self._sink = None
 
     def record_in_memory(self) -> None:
-        """Collect what lookups keep and ``record`` learns in memory, for ``share``.
+        """Collect what lookups keep and ``record`` learns in memory, for ``records``.
 
         This is a walk worker's memo (see ``cache.walkers``): the scanning process writes the
-        file, with what every worker shared.
+        file, with the records of every worker, and only when it changes.
         """
         self._sink = io.BytesIO()
 
-    def share(self) -> tuple[bytes, int, bool]:
-        """What ``record_in_memory`` collected: the records, how many, and whether any is new."""
-        self._flush()
-        records = self._sink.getvalue() if isinstance(self._sink, io.BytesIO) else b""
-        return records, self._kept, self._dirty
+    def counts(self) -> tuple[int, bool]:
+        """How many records this scan kept or learnt, and whether any of them is new."""
+        return self._kept, self._dirty
 
-    def adopt(self, records: bytes, kept: int, dirty: bool) -> None:
-        """Add what a walk worker shared to the memo being recorded."""
+    def records(self) -> bytes:
+        """What ``record_in_memory`` collected, as the memo file holds it (without its header)."""
+        self._flush()
+        return self._sink.getvalue() if isinstance(self._sink, io.BytesIO) else b""
+
+    def adopt(self, kept: int, dirty: bool) -> None:
+        """Count in what a walk worker's memo kept and learnt (see ``counts``)."""
         self._kept += kept
         self._dirty = self._dirty or dirty
+
+    def will_replace(self) -> bool:
+        """Whether the memo file is to be replaced, so the walk workers' records are wanted."""
+        changed = self._dirty or self._kept != self._loaded
+        return self._sink is not None and not self._abandoned and changed
+
+    def add_records(self, records: bytes) -> None:
+        """Write a walk worker's ``records`` into the memo being recorded."""
+        self._flush()
         if self._sink is not None:
-            self._pending += records
-            self._flush()
+            try:
+                self._sink.write(records)
+            except OSError:
+                self._sink = None  # a full disk: give up on the memo, not on the scan
 
     def abandon(self) -> None:
         """Leave the memo file as it is after this scan: some of its records were lost."""

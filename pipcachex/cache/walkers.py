@@ -12,8 +12,9 @@ seconds, it starts one walk worker per usable core (``python -m pipcachex.cache.
 and hands them the remaining parts, at most ``IN_FLIGHT`` per worker. It walks parts itself
 only until a worker is up. A worker walks a part exactly as the scanning process would, with
 its own copy of the memo, adds the entries into its own tally, and answers with how many it
-found and what it could not read. At the end each sends its tally and the memo records it kept
-or learnt; the scanning process merges the tallies and writes the one memo file.
+found and what it could not read. At the end each sends its tally and how many memo records it
+kept or learnt; the scanning process merges the tallies and, only if the memo changed, asks each
+worker for its records in turn and writes the one memo file.
 
 A worker that dies or answers wrongly has every part it took walked again by the scanning
 process, and the memo file is then left as it was (the records that worker kept are lost; only
@@ -21,7 +22,8 @@ time is). Nothing outlives the tally.
 
 Messages are msgpack values, one answer per message, in order: ``[root, memo directory or
 None, now]`` gets ``True``; a part ``[path, layout, whole, depth]`` gets ``[entries,
-unreadable]``; ``None`` gets ``[tally, memo records, records kept, any new]``.
+unreadable]``; ``None`` gets ``[tally, memo records kept, any new]``; and, only when the memo
+file is to be replaced, ``"records"`` gets the worker's memo records.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class WalkStart:
 
 
 PartAnswer = tuple[int, list[str]]
-Ending = tuple[CacheTally, tuple[bytes, int, bool]]
+Ending = tuple[CacheTally, int, bool]
 
 
 def spread_tally(
@@ -144,10 +146,11 @@ def spread_tally(
                 own.clear()
                 walker.unreadable = own
                 progress.add(_tally_part(walker, part, tally))
-            for worker_tally, share in endings:
+            for worker_tally, kept, dirty in endings:
                 tally.merge(worker_tally)
-                memo.adopt(*share)
-            if lost:
+                memo.adopt(kept, dirty)
+            # Records lost with a worker, or not handed over, leave the memo file as it was.
+            if lost or (memo.will_replace() and not pool.hand_records(memo.add_records)):
                 memo.abandon()
         progress.done()
         finished = True
@@ -285,6 +288,15 @@ class _Walkers:
         self._flying = [item for item in self._flying if item[1] not in lost_set]
         return done, sorted(lost)
 
+    def hand_records(self, write: Callable[[bytes], None]) -> bool:
+        """Pass each worker's memo records to ``write``, one worker at a time; False if lost."""
+        for worker in self._workers:
+            try:
+                write(worker.send("records", _records).result())
+            except WorkerGone:
+                return False
+        return True
+
     def close(self, *, kill: bool) -> None:
         """Stop every worker (at once with ``kill``)."""
         for worker in self._workers:
@@ -309,10 +321,16 @@ def _part_answer(answer: Any) -> PartAnswer:
 
 
 def _ending(answer: Any) -> Ending:
-    wire, records, kept, dirty = answer
-    if type(records) is not bytes or type(kept) is not int or type(dirty) is not bool:
+    wire, kept, dirty = answer
+    if type(kept) is not int or type(dirty) is not bool:
         raise ValueError("a walk worker ended wrongly")
-    return CacheTally.from_wire(wire), (records, kept, dirty)
+    return CacheTally.from_wire(wire), kept, dirty
+
+
+def _records(answer: Any) -> bytes:
+    if type(answer) is not bytes:
+        raise ValueError("a walk worker sent no memo records")
+    return answer
 
 
 WalkerFactory = Callable[[WalkStart], tuple[PartWalker, AttributionMemo]]
@@ -339,7 +357,9 @@ def serve(make_walker: WalkerFactory) -> None:
                 memo.record_in_memory()
                 answer = True
             elif message is None:
-                answer = [tally.to_wire(), *memo.share()]
+                answer = [tally.to_wire(), *memo.counts()]
+            elif message == "records":
+                answer = memo.records()
             else:
                 path, layout, whole, depth = message
                 walker.unreadable = []
