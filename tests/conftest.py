@@ -26,6 +26,8 @@ import packages
 import pytest
 from index_server import IndexServer, ServeOptions
 
+from pipcachex.cache import readers
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PIPS = ROOT / ".test-pips"
 PipName = Literal["legacy", "current"]
@@ -370,6 +372,21 @@ def busy_cache(mixed_cache: Path) -> Path:
             if path is not None and i % 2:
                 cachefactory.set_age(path, 40 * 86400)
     return mixed_cache
+
+
+@pytest.fixture
+def started_workers(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
+    """Every worker process pipcachex starts during the test (readers and walkers), in order."""
+    started: list[subprocess.Popen[bytes]] = []
+    real_start = readers.start_worker
+
+    def counted_start(*args: str) -> subprocess.Popen[bytes]:
+        process = real_start(*args)
+        started.append(process)
+        return process
+
+    monkeypatch.setattr(readers, "start_worker", counted_start)
+    return started
 
 
 @pytest.fixture

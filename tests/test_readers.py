@@ -30,22 +30,12 @@ def _document(args: list[str]) -> dict[str, Any]:
     return document
 
 
-def _force_workers(monkeypatch: pytest.MonkeyPatch, workers: int = 3) -> list[Any]:
-    """Every unknown entry goes to ``workers`` workers, three entries a batch; return them."""
-    started: list[Any] = []
-    real_start = readers.start_worker
-
-    def counted_start() -> subprocess.Popen[bytes]:
-        process = real_start()
-        started.append(process)
-        return process
-
+def _force_workers(monkeypatch: pytest.MonkeyPatch, workers: int = 3) -> None:
+    """Every unknown entry goes to ``workers`` workers, three entries a batch."""
     monkeypatch.setattr(readahead, "WORKERS_FROM", 0)
     monkeypatch.setattr(readahead, "BATCH", 3)
     monkeypatch.setattr(readahead, "MAX_WAITING", 5)
     monkeypatch.setattr(readers, "worker_count", lambda: workers)
-    monkeypatch.setattr(readers, "start_worker", counted_start)
-    return started
 
 
 def _no_reading_here(*args: object) -> object:
@@ -53,7 +43,9 @@ def _no_reading_here(*args: object) -> object:
 
 
 def test_workers_answer_exactly_as_the_scan_itself(
-    busy_cache: Path, monkeypatch: pytest.MonkeyPatch
+    busy_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    started_workers: list[subprocess.Popen[bytes]],
 ) -> None:
     listing = ["list", "--json", "--cache-dir", str(busy_cache)]
     plan = ["purge", "--older-than", "30d", "--dry-run", "--json", "--cache-dir", str(busy_cache)]
@@ -63,30 +55,33 @@ def test_workers_answer_exactly_as_the_scan_itself(
     assert kinds >= {"distribution", "metadata", "index-page", "damaged", "built-wheel"}
     assert len(planned["removed"]) >= 30
 
-    started = _force_workers(monkeypatch)
+    _force_workers(monkeypatch)
     # Every entry must now be read by a worker: reading in this process fails the test.
     monkeypatch.setattr(scan, "attribute", _no_reading_here)
     monkeypatch.setattr(readahead, "attribute", _no_reading_here)
     assert _document(listing) == in_process
-    assert len(started) == 3
-    assert all(process.returncode == 0 for process in started)
+    assert len(started_workers) == 3
+    assert all(process.returncode == 0 for process in started_workers)
     assert _document(plan) == planned
-    assert len(started) == 6
+    assert len(started_workers) == 6
 
 
 def test_a_scan_reads_itself_what_broken_workers_do_not_answer(
-    busy_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    busy_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    started_workers: list[subprocess.Popen[bytes]],
 ) -> None:
     listing = ["list", "--json", "--cache-dir", str(busy_cache)]
     in_process = _document(listing)
-    started = _force_workers(monkeypatch)
+    _force_workers(monkeypatch)
 
     # A worker that takes its first batch and dies without a word.
     (tmp_path / "dying_worker.py").write_text("import os\nos.read(0, 1)\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     monkeypatch.setattr(readers, "WORKER_MODULE", "dying_worker")
     assert _document(listing) == in_process
-    assert len(started) == 3 and all(p.returncode == 0 for p in started)
+    assert len(started_workers) == 3 and all(p.returncode == 0 for p in started_workers)
 
     # A worker that answers its first batch with one identity too few, then waits for more.
     (tmp_path / "miscounting_worker.py").write_text(
@@ -113,31 +108,27 @@ def test_a_scan_reads_itself_what_broken_workers_do_not_answer(
 
 
 def test_no_worker_outlives_an_interrupted_scan(
-    busy_cache: Path, monkeypatch: pytest.MonkeyPatch
+    busy_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    started_workers: list[subprocess.Popen[bytes]],
 ) -> None:
-    started = _force_workers(monkeypatch, workers=2)
+    _force_workers(monkeypatch, workers=2)
     monkeypatch.setenv("PIPCACHEX_MEMO_DIR", "")
     entries = CacheWalk(busy_cache).entries()
     assert isinstance(entries, Generator)
     first = [next(entries) for _ in range(10)]
-    assert first and len(started) == 2
-    assert all(process.poll() is None for process in started)  # still at work
+    assert first and len(started_workers) == 2
+    assert all(process.poll() is None for process in started_workers)  # still at work
     entries.close()  # what Ctrl-C or an error downstream does to the scan
-    assert all(process.returncode is not None for process in started)
+    assert all(process.returncode is not None for process in started_workers)
 
 
 def test_few_unknown_entries_start_no_worker(
-    busy_cache: Path, monkeypatch: pytest.MonkeyPatch
+    busy_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    started_workers: list[subprocess.Popen[bytes]],
 ) -> None:
-    started: list[int] = []
-    real_start = readers.start_worker
-
-    def counted_start() -> subprocess.Popen[bytes]:
-        started.append(1)
-        return real_start()
-
-    monkeypatch.setattr(readers, "start_worker", counted_start)
     # Cores enough for workers, so only the count of unknown entries keeps them from starting.
     monkeypatch.setattr(readers, "worker_count", lambda: 3)
     assert _document(["list", "--json", "--cache-dir", str(busy_cache)])["entries"]
-    assert started == []
+    assert started_workers == []

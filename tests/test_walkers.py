@@ -35,24 +35,24 @@ def _memo_files(memo: Path) -> dict[str, bytes]:
 
 
 def _one_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(walkers, "SPREAD_FROM", float("inf"))
+    monkeypatch.setattr(walkers, "_worth_spreading", lambda *args: False)
 
 
-def _force_walkers(monkeypatch: pytest.MonkeyPatch, workers: int = 2) -> list[Any]:
-    """From the first part on, every part goes to ``workers`` workers; return them."""
-    started: list[Any] = []
-    real_start = readers.start_worker
-
-    def counted_start(*args: str) -> subprocess.Popen[bytes]:
-        process = real_start(*args)
-        started.append(process)
-        return process
-
+def _force_walkers(monkeypatch: pytest.MonkeyPatch, workers: int = 2) -> None:
+    """From the first part on, every part goes to ``workers`` workers."""
     monkeypatch.setattr(walkers, "_worth_spreading", lambda *args: True)
     monkeypatch.setattr(walkers, "IN_FLIGHT", 1_000_000)
     monkeypatch.setattr(readers, "worker_count", lambda: workers)
-    monkeypatch.setattr(readers, "start_worker", counted_start)
-    return started
+
+
+def _patched_worker(directory: Path, name: str, patch: str) -> str:
+    """A walk worker module named ``name`` that runs the code ``patch`` first."""
+    prelude = "import os\nfrom pipcachex.cache import memo, scan, walkers\n"
+    (directory / f"{name}.py").write_text(prelude + patch + "walkers.serve(scan.walk_worker)\n")
+    return name
+
+
+TALLY_PART = walkers._tally_part
 
 
 def _no_walking_here(*args: object) -> int:
@@ -60,7 +60,10 @@ def _no_walking_here(*args: object) -> int:
 
 
 def test_walk_workers_tally_exactly_as_one_process(
-    busy_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    busy_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    started_workers: list[subprocess.Popen[bytes]],
 ) -> None:
     alone_memo, spread_memo = tmp_path / "memo-alone", tmp_path / "memo-spread"
     _one_process(monkeypatch)
@@ -69,21 +72,20 @@ def test_walk_workers_tally_exactly_as_one_process(
     assert alone["by_layout"].keys() >= {"http", "http-v2", "wheels"}
     assert alone["largest_projects"]
 
-    monkeypatch.undo()
-    started = _force_walkers(monkeypatch)
+    _force_walkers(monkeypatch)
     monkeypatch.setattr(walkers, "_tally_part", _no_walking_here)
     # A first tally: every entry is read by a worker, and the memo learns them all from them.
     assert _info(busy_cache, spread_memo) == alone
-    assert len(started) == 2
-    assert all(process.returncode == 0 for process in started)
+    assert len(started_workers) == 2
+    assert all(process.returncode == 0 for process in started_workers)
     # A second one finds them all in the memo the workers filled.
     assert _info(busy_cache, spread_memo) == alone
-    assert len(started) == 4
+    assert len(started_workers) == 4
 
     # The memo the workers filled is complete: one process walking alone, forbidden to read
     # anything, still finds every entry.
-    monkeypatch.undo()
     _one_process(monkeypatch)
+    monkeypatch.setattr(walkers, "_tally_part", TALLY_PART)
 
     def no_reading_here(*args: object) -> object:
         raise AssertionError(f"read an entry the memo should know: {args}")
@@ -93,21 +95,23 @@ def test_walk_workers_tally_exactly_as_one_process(
 
 
 def test_info_walks_itself_what_broken_walk_workers_lost(
-    busy_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    busy_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    started_workers: list[subprocess.Popen[bytes]],
 ) -> None:
     memo = tmp_path / "memo"
     _one_process(monkeypatch)
     alone = _info(busy_cache, memo)
     memo_before = _memo_files(memo)
-    monkeypatch.undo()
-    started = _force_walkers(monkeypatch)
+    _force_walkers(monkeypatch)
 
     # A worker that takes its first message and dies without a word.
     (tmp_path / "dying_worker.py").write_text("import os\nos.read(0, 1)\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     monkeypatch.setattr(readers, "WORKER_MODULE", "dying_worker")
     assert _info(busy_cache, memo) == alone
-    assert len(started) == 2 and all(p.returncode == 0 for p in started)
+    assert len(started_workers) == 2 and all(p.returncode == 0 for p in started_workers)
 
     # A worker that starts, answers its first part with nonsense, then waits for more.
     (tmp_path / "garbling_worker.py").write_text(
@@ -122,9 +126,9 @@ def test_info_walks_itself_what_broken_walk_workers_lost(
     assert _info(busy_cache, memo) == alone
 
     # A real worker that dies after its first part, taking its tally and memo records along.
-    (tmp_path / "short_lived_worker.py").write_text(
-        "import os\n"
-        "from pipcachex.cache import walkers, scan\n"
+    short_lived = _patched_worker(
+        tmp_path,
+        "short_lived_worker",
         "answers = []\n"
         "real_part = walkers._tally_part\n"
         "def once(*args):\n"
@@ -132,23 +136,19 @@ def test_info_walks_itself_what_broken_walk_workers_lost(
         "    if len(answers) > 1:\n"
         "        os._exit(3)\n"
         "    return real_part(*args)\n"
-        "walkers._tally_part = once\n"
-        "walkers.serve(scan.walk_worker)\n"
+        "walkers._tally_part = once\n",
     )
-    monkeypatch.setattr(readers, "WORKER_MODULE", "short_lived_worker")
+    monkeypatch.setattr(readers, "WORKER_MODULE", short_lived)
     fresh = tmp_path / "fresh-memo"
     assert _info(busy_cache, fresh) == alone
     # Records were lost with that worker, so no memo is written (a complete one would be).
     assert _memo_files(fresh) == {}
 
     # A real worker that dies when asked for its memo records, once every part is tallied.
-    (tmp_path / "recordless_worker.py").write_text(
-        "import os\n"
-        "from pipcachex.cache import memo, scan, walkers\n"
-        "memo.AttributionMemo.records = lambda self: os._exit(3)\n"
-        "walkers.serve(scan.walk_worker)\n"
+    recordless = _patched_worker(
+        tmp_path, "recordless_worker", "memo.AttributionMemo.records = lambda self: os._exit(3)\n"
     )
-    monkeypatch.setattr(readers, "WORKER_MODULE", "recordless_worker")
+    monkeypatch.setattr(readers, "WORKER_MODULE", recordless)
     fresh = tmp_path / "fresh-memo-2"
     assert _info(busy_cache, fresh) == alone
     assert _memo_files(fresh) == {}
@@ -167,9 +167,11 @@ def test_info_walks_itself_what_broken_walk_workers_lost(
 
 
 def test_no_walk_worker_outlives_an_interrupted_tally(
-    busy_cache: Path, monkeypatch: pytest.MonkeyPatch
+    busy_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    started_workers: list[subprocess.Popen[bytes]],
 ) -> None:
-    started = _force_walkers(monkeypatch)
+    _force_walkers(monkeypatch)
     monkeypatch.setattr(walkers, "_PROGRESS_EVERY", 1)
     seen: list[int] = []
 
@@ -180,22 +182,17 @@ def test_no_walk_worker_outlives_an_interrupted_tally(
 
     with pytest.raises(KeyboardInterrupt):
         CacheWalk(busy_cache, on_progress=interrupt).tally()
-    assert len(started) == 2
-    assert all(process.returncode is not None for process in started)
+    assert len(started_workers) == 2
+    assert all(process.returncode is not None for process in started_workers)
 
 
 def test_a_small_cache_starts_no_walk_worker(
-    busy_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    busy_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    started_workers: list[subprocess.Popen[bytes]],
 ) -> None:
-    started: list[int] = []
-    real_start = readers.start_worker
-
-    def counted_start(*args: str) -> subprocess.Popen[bytes]:
-        started.append(1)
-        return real_start(*args)
-
-    monkeypatch.setattr(readers, "start_worker", counted_start)
     # Cores enough for workers, so only the estimate of the walk keeps them from starting.
     monkeypatch.setattr(readers, "worker_count", lambda: 3)
     assert _info(busy_cache, tmp_path / "memo")["total"]["entries"] > 60
-    assert started == []
+    assert started_workers == []
