@@ -221,7 +221,11 @@ def test_replace_needs_yes_without_terminal_and_then_mirrors_the_backup(cache_v2
     backup(cache_v2)
     changed = _http_bodies(cache_v2)[0]
     changed.write_bytes(b"a different body")
-    extra = cache_v2 / "wheels" / "aa" / "bb" / "cc" / ("d" * 50)
+    # A first-level name pip did not use: its built wheels land under a hash of the URL, and
+    # the index's port changes from run to run.
+    wheels = cache_v2 / "wheels"
+    first = next(name for name in (f"{i:02x}" for i in range(256)) if not (wheels / name).exists())
+    extra = wheels / first / "bb" / "cc" / ("d" * 50)
     extra.mkdir(parents=True)
     (extra / "extra_pkg-1.0-py3-none-any.whl").write_bytes(b"PK not really")
     modified = snapshot(cache_v2)
@@ -237,7 +241,7 @@ def test_replace_needs_yes_without_terminal_and_then_mirrors_the_backup(cache_v2
     assert result.exit_code == 0, result.stderr
     assert result.json["mode"] == "replace" and result.json["kept_different"] == []
     assert snapshot(cache_v2) == before
-    assert not (cache_v2 / "wheels" / "aa").exists()
+    assert not (wheels / first).exists()
 
 
 # -- damaged and hostile archives --------------------------------------------------------------
