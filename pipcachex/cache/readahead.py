@@ -58,10 +58,15 @@ class ReadAhead:
         self._batch: list[Unread] = []
         self._flying: deque[_Batch] = deque()
 
+    @property
+    def may_hand_over(self) -> bool:
+        """Whether any entry may go to the workers (with fewer than two cores, none does)."""
+        return self._workers > 1
+
     def hand_over(self) -> bool:
         """Whether the next entry the memo does not know goes to the workers (else: read it)."""
         self._unknown += 1
-        return self._workers > 1 and self._unknown > WORKERS_FROM
+        return self.may_hand_over and self._unknown > WORKERS_FROM
 
     def in_order(self, items: Iterator[CacheEntry | Unread]) -> Iterator[CacheEntry]:
         """The walk's entries in its order, the unread ones read by the workers meanwhile."""

@@ -189,7 +189,6 @@ class _Walker:
         self._listed = 0
         # A walk worker reads what it finds itself: it is one of several processes already.
         self._read_ahead = ReadAhead(self._finish, None if read_ahead else 0)
-        self._reads_ahead = read_ahead
 
     def entries(self) -> Iterator[CacheEntry]:
         """Every entry, in walk order, counted for the progress callback."""
@@ -288,7 +287,7 @@ class _Walker:
 
     def part_entries(self, part: Part) -> Iterator[CacheEntry]:
         """The entries of one part, in walk order."""
-        if not self._reads_ahead:
+        if not self._read_ahead.may_hand_over:
             # Nothing is handed over, so every item is an entry already.
             return cast(Iterator[CacheEntry], self._part_items(part))
         return self._read_ahead.in_order(self._part_items(part))

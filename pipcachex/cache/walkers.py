@@ -262,15 +262,16 @@ class _Walkers:
             busy = [future for worker, _, future in self._flying if worker in holding]
             wait(busy, return_when=FIRST_COMPLETED)
 
-    def answered(self) -> Iterator[tuple[int, PartAnswer]]:
+    def answered(self) -> list[tuple[int, PartAnswer]]:
         """The parts answered since the last call (a part whose worker died is not answered)."""
-        waiting = []
-        for worker, index, future in self._flying:
-            if not future.done():
-                waiting.append((worker, index, future))
-            elif future.exception() is None:
-                yield index, future.result()
-        self._flying = waiting
+        # done() is asked once per part: a reader thread may finish one meanwhile.
+        done = [(item, item[2].done()) for item in self._flying]
+        self._flying = [item for item, finished in done if not finished]
+        return [
+            (index, future.result())
+            for (_, index, future), finished in done
+            if finished and future.exception() is None
+        ]
 
     def finish(self) -> tuple[list[Ending], list[int]]:
         """Every worker's tally and memo share, and the parts of the workers that were lost."""
