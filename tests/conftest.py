@@ -390,6 +390,32 @@ def started_workers(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[by
 
 
 @pytest.fixture
+def fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Factory: ``fake_worker(name, *answers)`` makes pipcachex start a worker that misbehaves.
+
+    The worker module ``name`` reads the start of its first message, then, with no
+    ``answers``, dies without a word; otherwise it writes each answer (msgpack) and waits,
+    answering nothing more, until its input ends.
+    """
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+
+    def make(name: str, *answers: object) -> None:
+        lines = ["import os, sys, msgpack", "os.read(0, 1)"]
+        if answers:
+            lines += [
+                f"for answer in {answers!r}:",
+                "    sys.stdout.buffer.write(msgpack.packb(answer))",
+                "sys.stdout.buffer.flush()",
+                "while os.read(0, 65536):",
+                "    pass",
+            ]
+        (tmp_path / f"{name}.py").write_text("\n".join(lines) + "\n")
+        monkeypatch.setattr(readers, "WORKER_MODULE", name)
+
+    return make
+
+
+@pytest.fixture
 def venv_with_pip(tmp_path: Path) -> Callable[[PipName], Path]:
     """Factory: ``venv_with_pip("legacy"|"current")`` -> a fresh venv whose pip is that test pip.
 

@@ -10,7 +10,7 @@ answers the same, and that no worker outlives an interrupted scan.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -71,28 +71,19 @@ def test_a_scan_reads_itself_what_broken_workers_do_not_answer(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     started_workers: list[subprocess.Popen[bytes]],
+    fake_worker: Callable[..., None],
 ) -> None:
     listing = ["list", "--json", "--cache-dir", str(busy_cache)]
     in_process = _document(listing)
     _force_workers(monkeypatch)
 
     # A worker that takes its first batch and dies without a word.
-    (tmp_path / "dying_worker.py").write_text("import os\nos.read(0, 1)\n")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    monkeypatch.setattr(readers, "WORKER_MODULE", "dying_worker")
+    fake_worker("dying_worker")
     assert _document(listing) == in_process
     assert len(started_workers) == 3 and all(p.returncode == 0 for p in started_workers)
 
     # A worker that answers its first batch with one identity too few, then waits for more.
-    (tmp_path / "miscounting_worker.py").write_text(
-        "import os, sys, msgpack\n"
-        "os.read(0, 1)\n"
-        "sys.stdout.buffer.write(msgpack.packb([['distribution', 'x', '1', None, None]]))\n"
-        "sys.stdout.buffer.flush()\n"
-        "while os.read(0, 65536):\n"
-        "    pass\n"
-    )
-    monkeypatch.setattr(readers, "WORKER_MODULE", "miscounting_worker")
+    fake_worker("miscounting_worker", [["distribution", "x", "1", None, None]])
     assert _document(listing) == in_process
 
     # Workers that cannot run at all (no such module).

@@ -11,6 +11,7 @@ outlives an interrupted tally.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,7 @@ def test_info_walks_itself_what_broken_walk_workers_lost(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     started_workers: list[subprocess.Popen[bytes]],
+    fake_worker: Callable[..., None],
 ) -> None:
     memo = tmp_path / "memo"
     _one_process(monkeypatch)
@@ -107,22 +109,12 @@ def test_info_walks_itself_what_broken_walk_workers_lost(
     _force_walkers(monkeypatch)
 
     # A worker that takes its first message and dies without a word.
-    (tmp_path / "dying_worker.py").write_text("import os\nos.read(0, 1)\n")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    monkeypatch.setattr(readers, "WORKER_MODULE", "dying_worker")
+    fake_worker("dying_worker")
     assert _info(busy_cache, memo) == alone
     assert len(started_workers) == 2 and all(p.returncode == 0 for p in started_workers)
 
     # A worker that starts, answers its first part with nonsense, then waits for more.
-    (tmp_path / "garbling_worker.py").write_text(
-        "import os, sys, msgpack\n"
-        "os.read(0, 1)\n"
-        "sys.stdout.buffer.write(msgpack.packb(True) + msgpack.packb(['many', 'errors']))\n"
-        "sys.stdout.buffer.flush()\n"
-        "while os.read(0, 65536):\n"
-        "    pass\n"
-    )
-    monkeypatch.setattr(readers, "WORKER_MODULE", "garbling_worker")
+    fake_worker("garbling_worker", True, ["many", "errors"])
     assert _info(busy_cache, memo) == alone
 
     # A real worker that dies after its first part, taking its tally and memo records along.
