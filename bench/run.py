@@ -253,6 +253,9 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
     c = str(cache)
     pip = [PYTHON, "-m", "pip"]
     du = Case("du -sb", ["du", "-sb", c])
+    python_walk = Case(
+        "python walk (scandir + lstat)", [PYTHON, str(REPO_ROOT / "bench" / "python_walk.py"), c]
+    )
     pip_info = Case("pip cache info", [*pip, "cache", "info", "--cache-dir", c])
 
     def retime() -> None:
@@ -284,6 +287,7 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                         env=NO_MEMO,
                     ),
                     pip_info,
+                    python_walk,
                 ],
                 cold=cold,
             )
