@@ -39,16 +39,21 @@ OLD_YES_JSON = ("--older-than", "30d", "--yes", "--json")
 
 #: Runs pipcachex in a child process that SIGKILLs itself right after it unlinks the file named
 #: first, so a purge dies part-way at a known point (no cleanup, no atexit, like a real kill -9)
-#: whichever of its deleting threads gets there.
+#: whichever of its deleting threads gets there. The file named second is a guard: its unlink
+#: waits for the first, so the purge is always killed before it, however its threads ran.
 KILL_AFTER_UNLINKING = """
-import os, signal, sys
-target, real_unlink = sys.argv[1], os.unlink
+import os, signal, sys, threading
+target, guard, real_unlink = sys.argv[1], sys.argv[2], os.unlink
+target_gone = threading.Event()
 def unlink(path, *args, **kwargs):
+    if os.fspath(path) == guard:
+        target_gone.wait(60)
     real_unlink(path, *args, **kwargs)
     if os.fspath(path) == target:
+        target_gone.set()
         os.kill(os.getpid(), signal.SIGKILL)
 os.unlink = unlink
-sys.argv = ["pipcachex", *sys.argv[2:]]
+sys.argv = ["pipcachex", *sys.argv[3:]]
 from pipcachex.cli import main
 main()
 """
@@ -492,9 +497,11 @@ def test_purge_killed_part_way_leaves_a_usable_cache(
     args = ["purge", "--cache-dir", str(cache), "--older-than", "30d", "--yes"]
     planned = purge(cache, *args[3:-1], "--dry-run", "--json").json["removed"]
     target = next(e for e in planned if e["filename"] == ALPHA_2_WHEEL)
+    # The guard is deleted last in its thread, never in the target's chunk before the target.
+    guard = planned[-1] if planned[-1] is not target else planned[0]
     # Kill after the entry's first file (its metadata) went: an http-v2 body is left orphaned.
     killed = subprocess.run(
-        [sys.executable, "-c", KILL_AFTER_UNLINKING, target["path"], *args],
+        [sys.executable, "-c", KILL_AFTER_UNLINKING, target["path"], guard["path"], *args],
         env=pip_env(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -505,6 +512,7 @@ def test_purge_killed_part_way_leaves_a_usable_cache(
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not os.path.lexists(target["path"])
     assert all(os.path.lexists(p) for p in target["paths"][1:]), "the body goes after"
+    assert os.path.lexists(guard["path"]), "the guard outlives the kill"
     gone = [p for e in planned for p in e["paths"] if not os.path.lexists(p)]
     assert 0 < len(gone) < sum(len(e["paths"]) for e in planned), "killed part-way"
 
