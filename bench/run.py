@@ -601,9 +601,9 @@ def verdicts(by_size: dict[int, dict[str, list[Row]]]) -> list[Verdict]:
         _ratio_target(by_size, "backup", "pipcachex backup", 1.0, "backup no slower than tar -czf"),
         _ratio_target(by_size, "restore", "pipcachex restore", 2.0, "restore within 2x of tar -xf"),
     ]
-    ours = [r for g in res.values() for r in g if r.label.startswith("pipcachex") and r.rss_mib]
-    if ours:
-        peak = max(ours, key=lambda r: r.rss_mib or 0.0)
+    with_rss = [r for g in res.values() for r in g if r.label.startswith("pipcachex") and r.rss_mib]
+    if with_rss:
+        peak = max(with_rss, key=lambda r: r.rss_mib or 0.0)
         found.append(
             Verdict(
                 "peak RSS < 150 MB",

@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import cachefactory
 import packages
@@ -29,13 +30,13 @@ EXPECTED_DISTRIBUTIONS = {
 EXPECTED_PAGES = {"alpha-pkg", "beta-pkg", "broken-import", "delta-zip", "gamma", "needs-missing"}
 
 
-def _list(cache: Path, *args: str) -> dict[str, object]:
+def _list(cache: Path, *args: str) -> dict[str, Any]:
     result = invoke(["list", "--json", "--cache-dir", str(cache), *args])
     assert result.exit_code == 0, result.stderr
-    document = result.json
+    document: dict[str, Any] = result.json
     assert document["schema"] == 1
     assert document["cache_dir"] == str(cache)
-    return document  # type: ignore[no-any-return]
+    return document
 
 
 @pytest.mark.parametrize(

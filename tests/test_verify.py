@@ -57,6 +57,11 @@ def _body_bytes(entry: cachefactory.HttpEntry) -> bytes:
     return bytes(cachefactory.read_entry(entry.meta)["response"]["body"])
 
 
+def _body_path(entry: cachefactory.HttpEntry) -> Path:
+    assert entry.body is not None, "an http-v2 entry has a body file"
+    return entry.body
+
+
 def _replace_body(entry: cachefactory.HttpEntry, data: bytes) -> None:
     """Rewrite a body in place (same headers, so Content-Length still describes the old one)."""
     if entry.body is not None:
@@ -220,7 +225,7 @@ def _bad_zip(cache: Path, index: IndexServer) -> Path:
     entry = _entry(cache, index.file_url(ALPHA_WHEEL), "current")
     data = _body_bytes(entry)
     _replace_body(entry, data[:4] + b"\0" * (len(data) - 4))  # same size: only the bytes lie
-    return entry.body
+    return _body_path(entry)
 
 
 def _bad_zip_legacy(cache: Path, index: IndexServer) -> Path:
@@ -234,13 +239,13 @@ def _bad_tar(cache: Path, index: IndexServer) -> Path:
     entry = _entry(cache, index.file_url(GAMMA_SDIST), "current")
     data = _body_bytes(entry)
     _replace_body(entry, data[:10] + b"\xff" * (len(data) - 10))
-    return entry.body
+    return _body_path(entry)
 
 
 def _crc_zip(cache: Path, index: IndexServer) -> Path:
     entry = _entry(cache, index.file_url(ALPHA_WHEEL), "current")
     _replace_body(entry, _flip_inside_member(_body_bytes(entry)))
-    return entry.body
+    return _body_path(entry)
 
 
 def _crc_tar(cache: Path, index: IndexServer) -> Path:
@@ -255,7 +260,7 @@ def _undecodable_page(cache: Path, index: IndexServer) -> Path:
     entry = _entry(cache, index.page_url(packages.ALPHA), "current")
     data = _body_bytes(entry)
     _replace_body(entry, data[:10] + b"\x00garbage!" + data[19:])
-    return entry.body
+    return _body_path(entry)
 
 
 def _bad_json_page(cache: Path, index: IndexServer) -> Path:
@@ -263,7 +268,7 @@ def _bad_json_page(cache: Path, index: IndexServer) -> Path:
     entry = _entry(cache, index.page_url(packages.PLAIN_PAGE_PROJECT), "current")
     data = _body_bytes(entry)
     _replace_body(entry, b"{" + b" " * (len(data) - 1))
-    return entry.body
+    return _body_path(entry)
 
 
 def _empty_page(cache: Path, index: IndexServer) -> Path:
