@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout
-from pipcachex.cache.directory import foreign_reason, has_fresh_build
+from pipcachex.cache.directory import directories_below, foreign_reason, has_fresh_build
 from pipcachex.errors import UnsafeCacheError
 
 _LAYOUT_DIRS = ("http", "http-v2", "wheels")
@@ -161,13 +161,15 @@ class _Deleter:
             self.removed_directories += 1
 
     def remove_tree_files(self, entry: CacheEntry) -> bool:
-        """Remove a built-wheel directory's files, then its now empty subdirectories."""
+        """Remove a built-wheel directory's files, then its now empty subdirectories.
+
+        An interrupted build leaves nested directories, some without a file: every directory
+        below is tried, deepest first. ``rmdir`` only ever removes an empty one, and the caller
+        made sure no build is under way in this directory.
+        """
         ok = all([self.unlink(member) for member in entry.files])
-        directories = sorted(
-            {m.directory for m in entry.files} | {entry.path}, key=lambda p: -p.count(os.sep)
-        )
-        for directory in directories:
-            if directory != entry.path and self._directory_inside(directory):
+        for directory in directories_below(entry.path):
+            if self._directory_inside(directory):
                 try:
                     os.rmdir(directory)
                     self._count_directory()

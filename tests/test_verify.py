@@ -302,6 +302,20 @@ def _empty_wheel_dir(cache: Path, index: IndexServer) -> Path:
     return directory
 
 
+def _interrupted_build(cache: Path, index: IndexServer) -> Path:
+    """A build killed part-way (pip >= 25.3 builds inside the directory): no wheel, a deep tree."""
+    directory = _built_wheel_dir(cache, "gamma")
+    next(directory.glob("*.whl")).unlink()
+    build = directory / "tmpk1ll3d0b"
+    module = build / "gamma-1.2.3" / "build" / "lib" / "gamma.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("VALUE = 1\n", encoding="utf-8")
+    (build / "gamma-1.2.3" / "build" / "bdist.linux" / "wheel").mkdir(parents=True)
+    for path in [*sorted(build.rglob("*"), key=lambda p: -len(p.parts)), build]:
+        cachefactory.set_age(path, cachefactory.STALE_TMP_AGE)
+    return directory
+
+
 def _zero_metadata(cache: Path, index: IndexServer) -> Path:
     return cachefactory.zero_byte(_entry(cache, index.file_url(ALPHA_WHEEL), "legacy").meta)
 
@@ -358,6 +372,13 @@ DAMAGES = [
         "legacy",
         "holds no .whl",
         _empty_wheel_dir,
+        project=packages.GAMMA,
+    ),
+    Damage(
+        "interrupted build tree",
+        "current",
+        "holds no .whl",
+        _interrupted_build,
         project=packages.GAMMA,
     ),
     Damage("zero-byte metadata", "legacy", "metadata file is empty", _zero_metadata),

@@ -85,3 +85,29 @@ def has_fresh_build(directory: str | Path) -> bool:
             )
     except OSError:
         return False
+
+
+def directories_below(directory: str) -> list[str]:
+    """Every directory below ``directory``, deepest first, without following a symlink.
+
+    For removing a built-wheel directory's emptied subdirectories: an interrupted build leaves
+    trees whose directories may hold no file at all, which a list of files does not name.
+    What cannot be listed is left out (removing it would fail anyway).
+    """
+    found: list[str] = []
+    pending = [directory]
+    while pending:
+        current = pending.pop()
+        try:
+            with scandir_untouched(current) as listing:
+                below = [
+                    f"{current}/{item.name}"
+                    for item in listing
+                    if item.is_dir(follow_symlinks=False)
+                ]
+        except OSError:
+            continue
+        found += below
+        pending += below
+    found.sort(key=lambda path: -path.count("/"))
+    return found
