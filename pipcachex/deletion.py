@@ -176,7 +176,10 @@ class _Deleter:
                 except OSError:
                     pass
         self.prune(entry.path)
-        return ok and not os.path.exists(entry.path)
+        # The directory may stay for what is not this entry's: a stale build beside the wheel
+        # (an entry of its own) or a file pip wrote since the scan. Without files, the entry is
+        # the directory itself.
+        return ok and (bool(entry.files) or not os.path.exists(entry.path))
 
     def remove(self, entry: CacheEntry) -> bool:
         """Remove one entry's files in pip-safe order; return whether all of it is gone."""

@@ -316,6 +316,18 @@ def _interrupted_build(cache: Path, index: IndexServer) -> Path:
     return directory
 
 
+def _stale_build_beside_wheel(cache: Path, index: IndexServer) -> Path:
+    """A build killed part-way, then a good one: its half-written wheel stays in ``tmp*``."""
+    wheel = next(_built_wheel_dir(cache, "gamma").glob("*.whl"))
+    build = wheel.parent / "tmp0ld8u1ld"
+    build.mkdir()
+    partial = build / wheel.name
+    partial.write_bytes(wheel.read_bytes()[:100])
+    cachefactory.set_age(partial, cachefactory.STALE_TMP_AGE)
+    cachefactory.set_age(build, cachefactory.STALE_TMP_AGE)
+    return build
+
+
 def _zero_metadata(cache: Path, index: IndexServer) -> Path:
     return cachefactory.zero_byte(_entry(cache, index.file_url(ALPHA_WHEEL), "legacy").meta)
 
@@ -381,6 +393,13 @@ DAMAGES = [
         _interrupted_build,
         project=packages.GAMMA,
     ),
+    Damage(
+        "stale build beside a good wheel",
+        "current",
+        "stale build directory",
+        _stale_build_beside_wheel,
+        project=packages.GAMMA,
+    ),
     Damage("zero-byte metadata", "legacy", "metadata file is empty", _zero_metadata),
 ]
 
@@ -405,6 +424,31 @@ def test_damage_is_found_fixed_and_pip_works_after(
         pip_args=(damage.project,),
     )  # fmt: skip
     assert problem["path"] == str(culprit)
+
+
+def test_removing_a_stale_build_keeps_the_good_wheel_beside_it(
+    cache_v2: Path, index: IndexServer
+) -> None:
+    build = _stale_build_beside_wheel(cache_v2, index)
+    wheel = next(build.parent.glob("*.whl"))
+    listed = invoke(["list", "--json", "--cache-dir", str(cache_v2), "gamma"]).json["entries"]
+    kinds = {(e["kind"], e["path"], e["version"]) for e in listed if e["layout"] == "wheels"}
+    assert kinds == {
+        ("built-wheel", str(wheel.parent), "1.2.3"),
+        ("damaged", str(build), "1.2.3"),
+    }
+    code, fixed = _verify(cache_v2, "--fix", "--yes")
+    assert code == 0, fixed
+    assert not build.exists()
+    assert wheel.is_file(), "the good wheel stays"
+    # A purge of the project removes both, and the directory with them.
+    _stale_build_beside_wheel(cache_v2, index)
+    purged = invoke(["purge", "--cache-dir", str(cache_v2), "gamma", "--kind", "built-wheel",
+                     "--kind", "damaged", "--yes", "--json"])  # fmt: skip
+    assert purged.exit_code == 0, purged.stderr
+    assert purged.json["failed"] == []
+    assert sorted(e["kind"] for e in purged.json["removed"]) == ["built-wheel", "damaged"]
+    assert not wheel.parent.exists()
 
 
 # -- the command's contract ---------------------------------------------------------------------

@@ -472,24 +472,60 @@ class _Walker:
     def _wheel_dirs(self, directory: str, depth: int) -> Iterator[CacheEntry]:
         files, dirs = self._listing(directory)
         if files or depth >= 4:
-            yield self._wheel_entry(directory, files, dirs)
+            yield from self._wheel_entries(directory, files, dirs)
             return
         for sub in dirs:
             yield from self._wheel_dirs(sub, depth + 1)
 
-    def _wheel_entry(self, directory: str, files: Listing, dirs: list[str]) -> CacheEntry:
+    def _wheel_entries(
+        self, directory: str, files: Listing, dirs: list[str]
+    ) -> Iterator[CacheEntry]:
+        """A built-wheel directory's entry, then one per stale build directory beside its wheel.
+
+        pip (>= 25.3) has the build backend write the wheel into a ``tmp*`` directory there and
+        moves it out when done; a killed build leaves that directory behind, and the next build
+        puts a good wheel beside it. The leftover is damage of its own, so that removing it keeps
+        the good wheel. A fresh one is a build under way: the whole directory is busy.
+        """
         members = [_cache_file(f"{directory}/{name}", info) for name, info in files]
+        leftovers: list[tuple[str, list[CacheFile]]] = []
         busy = False
         for sub in dirs:
+            inside = [_cache_file(path, info) for path, info in self._files(sub)]
             building = os.path.basename(sub).startswith("tmp")
-            for path, info in self._files(sub):
-                members.append(_cache_file(path, info))
-                if building and self.now - info.st_mtime <= STALE_SECONDS:
-                    busy = True
-            if building and self.now - os.stat(sub).st_mtime <= STALE_SECONDS:
+            if building and (
+                self.now - os.stat(sub).st_mtime <= STALE_SECONDS
+                or any(self.now - member.mtime <= STALE_SECONDS for member in inside)
+            ):
                 busy = True
+            elif building:
+                leftovers.append((sub, inside))
+                continue
+            members += inside
+        entry = self._wheel_entry(directory, members, len(files), busy)
+        if entry.kind is not Kind.UNKNOWN and entry.filename is not None:
+            yield entry
+            for path, inside in leftovers:
+                yield CacheEntry(
+                    path,
+                    Kind.DAMAGED,
+                    Layout.WHEELS,
+                    tuple(inside),
+                    entry.package,
+                    entry.version,
+                    problem="stale build directory left by an interrupted build",
+                )
+            return
+        # No wheel to keep (or none recognised): the leftovers are part of the one entry.
+        for _, inside in leftovers:
+            members += inside
+        yield self._wheel_entry(directory, members, len(files), busy)
+
+    def _wheel_entry(
+        self, directory: str, members: list[CacheFile], top_level: int, busy: bool
+    ) -> CacheEntry:
         wheels = sorted(
-            (m for m in members[: len(files)] if m.path.endswith(".whl")),
+            (m for m in members[:top_level] if m.path.endswith(".whl")),
             key=lambda m: m.mtime,
         )
         base = {"path": directory, "layout": Layout.WHEELS, "files": tuple(members), "busy": busy}
