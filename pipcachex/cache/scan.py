@@ -24,12 +24,13 @@ from typing import TypeGuard, cast
 from pipcachex.cache.attribute import attribute
 from pipcachex.cache.directory import PIP_STATE_NAMES, STALE_SECONDS
 from pipcachex.cache.fileio import open_directory_untouched, scandir_untouched
-from pipcachex.cache.identify import Identity, parse_distribution_filename
+from pipcachex.cache.identify import Identity
 from pipcachex.cache.memo import AttributionMemo, memo_directory, memo_key, stamp_of
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
 from pipcachex.cache.readahead import ReadAhead, Unread
 from pipcachex.cache.tally import CacheTally
 from pipcachex.cache.walkers import Part, WalkStart, spread_tally
+from pipcachex.cache.wheels import Subdirectory, built_wheel_entries
 from pipcachex.errors import CacheError
 
 _WALK_THREADS = 8
@@ -472,79 +473,20 @@ class _Walker:
     def _wheel_dirs(self, directory: str, depth: int) -> Iterator[CacheEntry]:
         files, dirs = self._listing(directory)
         if files or depth >= 4:
-            yield from self._wheel_entries(directory, files, dirs)
+            top = [_cache_file(f"{directory}/{name}", info) for name, info in files]
+            found = [self._subdirectory(sub) for sub in dirs]
+            subdirectories = [sub for sub in found if sub is not None]
+            yield from built_wheel_entries(directory, top, subdirectories, self.now)
             return
         for sub in dirs:
             yield from self._wheel_dirs(sub, depth + 1)
 
-    def _wheel_entries(
-        self, directory: str, files: Listing, dirs: list[str]
-    ) -> Iterator[CacheEntry]:
-        """A built-wheel directory's entry, then one per stale build directory beside its wheel.
-
-        pip (>= 25.3) has the build backend write the wheel into a ``tmp*`` directory there and
-        moves it out when done; a killed build leaves that directory behind, and the next build
-        puts a good wheel beside it. The leftover is damage of its own, so that removing it keeps
-        the good wheel. A fresh one is a build under way: the whole directory is busy.
-        """
-        members = [_cache_file(f"{directory}/{name}", info) for name, info in files]
-        leftovers: list[tuple[str, list[CacheFile]]] = []
-        busy = False
-        for sub in dirs:
-            inside = [_cache_file(path, info) for path, info in self._files(sub)]
-            building = os.path.basename(sub).startswith("tmp")
-            if building and (
-                self.now - os.stat(sub).st_mtime <= STALE_SECONDS
-                or any(self.now - member.mtime <= STALE_SECONDS for member in inside)
-            ):
-                busy = True
-            elif building:
-                leftovers.append((sub, inside))
-                continue
-            members += inside
-        entry = self._wheel_entry(directory, members, len(files), busy)
-        if entry.kind is not Kind.UNKNOWN and entry.filename is not None:
-            yield entry
-            for path, inside in leftovers:
-                yield CacheEntry(
-                    path,
-                    Kind.DAMAGED,
-                    Layout.WHEELS,
-                    tuple(inside),
-                    entry.package,
-                    entry.version,
-                    problem="stale build directory left by an interrupted build",
-                )
-            return
-        # No wheel to keep (or none recognised): the leftovers are part of the one entry.
-        for _, inside in leftovers:
-            members += inside
-        yield self._wheel_entry(directory, members, len(files), busy)
-
-    def _wheel_entry(
-        self, directory: str, members: list[CacheFile], top_level: int, busy: bool
-    ) -> CacheEntry:
-        wheels = sorted(
-            (m for m in members[:top_level] if m.path.endswith(".whl")),
-            key=lambda m: m.mtime,
-        )
-        base = {"path": directory, "layout": Layout.WHEELS, "files": tuple(members), "busy": busy}
-        if not wheels:
-            problem = None if busy else "built-wheel directory holds no .whl file"
-            return CacheEntry(kind=Kind.UNKNOWN if busy else Kind.DAMAGED, problem=problem, **base)  # type: ignore[arg-type]
-        newest = wheels[-1].name
-        parsed = parse_distribution_filename(newest)
-        if parsed is None:
-            return CacheEntry(kind=Kind.UNKNOWN, filename=newest, **base)  # type: ignore[arg-type]
-        problem = "zero-byte wheel file" if any(w.size == 0 for w in wheels) else None
-        return CacheEntry(
-            kind=Kind.DAMAGED if problem else Kind.BUILT_WHEEL,
-            package=_shared(parsed[0]),
-            version=_shared(parsed[1]),
-            filename=newest,
-            problem=problem,
-            **base,  # type: ignore[arg-type]
-        )
+    def _subdirectory(self, path: str) -> Subdirectory | None:
+        try:
+            mtime = os.stat(path).st_mtime
+        except FileNotFoundError:
+            return None  # removed while we looked
+        return Subdirectory(path, mtime, [_cache_file(p, info) for p, info in self._files(path)])
 
 
 def _listed_ahead(piece: Part | CacheEntry) -> TypeGuard[Part]:
@@ -552,17 +494,12 @@ def _listed_ahead(piece: Part | CacheEntry) -> TypeGuard[Part]:
     return isinstance(piece, Part) and piece.whole and piece.layout is not Layout.WHEELS
 
 
-def _shared(value: str | None) -> str | None:
-    # Many entries name the same project and version: one string each instead of a copy per
-    # entry keeps a 100,000-entry listing several MB smaller.
-    return None if value is None else sys.intern(value)
-
-
 def _http_entry(
     path: str, layout: Layout, files: tuple[CacheFile, ...], identity: Identity
 ) -> CacheEntry:
     package, version = identity.package, identity.version
-    # Positional, and _shared written out: this runs once per HTTP entry of every scan.
+    # Positional: this runs once per HTTP entry of every scan. Many entries name the same
+    # project and version: one interned string each keeps a 100,000-entry listing MBs smaller.
     return CacheEntry(
         path,
         identity.kind,
