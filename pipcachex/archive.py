@@ -121,7 +121,7 @@ class Manifest:
         try:
             # File records become ManifestFiles as they are parsed: a large backup's manifest
             # would otherwise pass through hundreds of thousands of short-lived dicts at once.
-            document = json.loads(data, object_hook=_file_record)
+            document = json.loads(data, object_hook=file_record)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ArchiveError(
                 f"manifest.json is malformed ({type(exc).__name__}: {exc})"
@@ -142,7 +142,7 @@ class Manifest:
             files = data["files"]
             if not isinstance(files, FileTable):  # the streaming parse hands over a table
                 files = FileTable.of(
-                    f if isinstance(f, ManifestFile) else _file_record(dict(f), strict=True)
+                    f if isinstance(f, ManifestFile) else file_record(dict(f), strict=True)
                     for f in files
                 )
             return cls(
@@ -162,8 +162,12 @@ class Manifest:
             ) from None
 
 
-def _file_record(item: dict[str, Any], *, strict: bool = False) -> Any:
-    """A JSON object that is a file record as a ManifestFile; any other object unchanged."""
+def file_record(item: dict[str, Any], *, strict: bool = False) -> Any:
+    """A JSON object that is a file record as a ManifestFile; any other object unchanged.
+
+    It is the ``object_hook`` of every manifest decoder (whole or streamed), so both read a
+    record alike. ``strict`` turns an object that is not a valid record into ``ValueError``.
+    """
     if not strict and ("sha256" not in item or "path" not in item):
         return item
     return ManifestFile(

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from pipcachex.archive import Manifest, _file_record
+from pipcachex.archive import Manifest, file_record
 from pipcachex.records import FileTable, ManifestFile
 
 #: What ``json`` counts as whitespace between tokens (the pattern always matches).
@@ -99,8 +99,8 @@ class _Parser:
         self._pieces = pieces
         self._text = ""
         self._at = 0
-        # The decoder json.loads(..., object_hook=_file_record) uses, so values come out alike.
-        decoder = json.JSONDecoder(object_hook=_file_record)
+        # The decoder json.loads(..., object_hook=file_record) uses, so values come out alike.
+        decoder = json.JSONDecoder(object_hook=file_record)
         self._decode = decoder.raw_decode
         # raw_decode's own scanner, called without its Python wrapper (typeshed lacks it).
         scan: Callable[[str, int], tuple[Any, int]] = decoder.scan_once  # type: ignore[attr-defined]
@@ -170,7 +170,7 @@ class _Parser:
                     break
         if self._peek():
             raise _GiveUp  # "Extra data" after the object
-        if not isinstance(_file_record(document), dict):
+        if not isinstance(file_record(document), dict):
             raise _GiveUp  # json.loads would have made the document itself a record
         return document
 
@@ -192,9 +192,7 @@ class _Parser:
                 self._at = at
                 item = self._value()  # cut off by the end of the piece, or an error
                 text, at = self._text, self._at
-            append(
-                item if isinstance(item, ManifestFile) else _file_record(dict(item), strict=True)
-            )
+            append(item if isinstance(item, ManifestFile) else file_record(dict(item), strict=True))
             match = separator(text, at)
             if match is not None and match.end() < len(text):
                 at = match.end()
