@@ -30,8 +30,10 @@ from pipcachex.cache import readers
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PIPS = ROOT / ".test-pips"
-PipName = Literal["legacy", "current"]
-PIP_VERSIONS: dict[str, str] = {"legacy": "23.2.1", "current": "26.3"}
+PipName = Literal["legacy", "current", "old"]
+#: The test pips: "legacy" writes http/, "current" http-v2/; "old" is the newest pip without
+#: ``--python`` (added in 22.3), for the paths that must do without it.
+PIP_VERSIONS: dict[str, str] = {"legacy": "23.2.1", "current": "26.3", "old": "22.2.2"}
 #: pip sub-commands that take index options (``--index-url``, ``--trusted-host``).
 INDEX_COMMANDS = frozenset({"install", "download", "wheel", "index", "lock"})
 
@@ -51,7 +53,7 @@ def pip_dir(which: str) -> Path:
     if not (target / "pip" / "__init__.py").is_file():
         pytest.fail(
             f"test pip {which!r} (pip {PIP_VERSIONS[which]}) is missing from {target}: "
-            "run scripts/test (it installs both test pips) before running pytest",
+            "run scripts/test (it installs the test pips) before running pytest",
             pytrace=False,
         )
     return target
@@ -257,7 +259,7 @@ def make_index(built_packages: Path) -> Iterator[Callable[..., IndexServer]]:
 
 @pytest.fixture(scope="session")
 def test_pips() -> dict[str, Path]:
-    """``{"legacy": path, "current": path}``: both test pips (fails if one is missing)."""
+    """``{name: path}`` of every test pip (fails if one is missing)."""
     return {which: pip_dir(which) for which in PIP_VERSIONS}
 
 
@@ -417,7 +419,7 @@ def fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
 
 @pytest.fixture
 def venv_with_pip(tmp_path: Path) -> Callable[[PipName], Path]:
-    """Factory: ``venv_with_pip("legacy"|"current")`` -> a fresh venv whose pip is that test pip.
+    """Factory: ``venv_with_pip(name)`` -> a fresh venv whose pip is that test pip.
 
     Made with ``--without-pip`` plus a ``.pth`` pointing at ``.test-pips/<which>``; use
     :func:`venv_python` (``<venv>/bin/python``) as pipcachex's ``--python``.

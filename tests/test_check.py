@@ -142,6 +142,22 @@ def test_reinstall_installs_and_imports_in_a_throwaway_venv(
     assert not list(site.glob("alpha_pkg*")), "the target environment itself was not touched"
 
 
+def test_reinstall_with_a_pip_before_22_3_installs_into_the_venv_all_the_same(
+    cache_v2: Path,
+    index: IndexServer,
+    venv_with_pip: Callable[[PipName], Path],
+    check_env: dict[str, str | None],
+) -> None:
+    """pip < 22.3 has no ``--python``: check installs into the throwaway venv's site-packages."""
+    venv = venv_with_pip("old")
+    code, document = _check(cache_v2, venv_python(venv), check_env, "--reinstall", packages.ALPHA)
+    assert code == 0, document
+    steps = _steps(document, packages.ALPHA)
+    assert [s for s in steps] == ["cache", "fetch", "venv", "install", "import"]
+    assert all(s["status"] == "passed" for s in steps.values()), steps
+    assert steps["import"]["summary"] == "imported alpha_pkg"
+
+
 def test_a_package_that_fails_to_import_fails_the_check(
     cache_v2: Path,
     venv_with_pip: Callable[[PipName], Path],
