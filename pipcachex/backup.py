@@ -402,7 +402,14 @@ def _write_archive(
 
 
 def list_backups(directory: Path | None = None) -> BackupList:
-    """Read the manifest of every archive in ``directory`` (default: the backups dir)."""
+    """Read the manifest of every archive in ``directory`` (default: the backups dir).
+
+    A directory the user named must be one (bad input otherwise); the backups directory may not
+    exist yet, before the first backup.
+    """
+    if directory is not None and not directory.is_dir():
+        problem = "is not a directory" if directory.exists() else "does not exist"
+        raise UsageError(f"invalid value for DIRECTORY: {str(directory)!r} {problem}")
     directory = directory or default_backup_dir()
     try:
         candidates = archive_files(sorted(p for p in directory.iterdir() if p.is_file()))

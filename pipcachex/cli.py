@@ -474,18 +474,26 @@ def _pip_version(target: CacheTarget) -> str | None:
 
 @app.command("backups")
 def backups_command(
+    directory: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(
+            metavar="DIRECTORY",
+            help="Directory to list (one you gave `backup --to`). Default: the backups directory.",
+            show_default=False,
+        ),
+    ] = None,
     json_mode: JsonOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """List the backups in the backups directory ($PIPCACHEX_BACKUP_DIR or the user data dir)."""
+    """List the backups in a directory (default: $PIPCACHEX_BACKUP_DIR or the user data dir)."""
     common = Common(None, None, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
         from pipcachex.backup import list_backups
         from pipcachex.render.backup import render_backups
 
-        render_backups(output, list_backups())
+        render_backups(output, list_backups(directory))
         return EXIT_OK
 
     _run(common, body)

@@ -188,6 +188,25 @@ def test_backups_lists_manifests_and_restore_takes_the_newest(
     assert result.json["identical"] == second["files"]
 
 
+def test_backups_lists_a_directory_given_to_backup_to(
+    cache_v2: Path, backup_dir: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    made = backup(cache_v2, "--to", str(elsewhere))
+    assert invoke(["backups", "--json"]).json["backups"] == [], "not in the backups directory"
+    listing = invoke(["backups", str(elsewhere), "--json"])
+    assert listing.exit_code == 0, listing.stderr
+    assert [b["path"] for b in listing.json["backups"]] == [made["archive"]]
+    for bad, problem in (
+        (tmp_path / "missing", "does not exist"),
+        (Path(made["archive"]), "is not a directory"),
+    ):
+        refused = invoke(["backups", str(bad)])
+        assert refused.exit_code == 2
+        assert f"{str(bad)!r} {problem}" in refused.stderr
+
+
 # -- merge and replace -------------------------------------------------------------------------
 
 
