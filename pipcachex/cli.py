@@ -206,6 +206,7 @@ def list_command(
         _warn_if_reads_leave_no_trace(output, target, older_than)
         with output.progress("Scanning cache") as bar:
             scan = scan_cache(target.root, on_progress=bar.update)
+        output.details(scan.worker_trouble)
         render_list(output, list_entries(scan, selection, sort, packages))
         return EXIT_OK
 
@@ -230,7 +231,9 @@ def info_command(
 
         target = _target(common, output)
         with output.progress("Scanning cache") as bar:
-            info = cache_info(target, CacheWalk(target.root, on_progress=bar.update))
+            walk = CacheWalk(target.root, on_progress=bar.update)
+            info = cache_info(target, walk)
+        output.details(walk.worker_trouble)
         render_info(output, info)
         return EXIT_OK
 
@@ -292,6 +295,7 @@ def purge_command(
         _warn_if_reads_leave_no_trace(output, target, older_than)
         with output.progress("Scanning cache") as bar:
             plan = plan_purge(target.root, selection, max_size=budget, on_progress=bar.update)
+        output.details(plan.worker_trouble)
         render_purge_plan(output, plan, dry_run=dry_run)
         if dry_run or not plan.remove:
             render_purge_result(output, preview_purge(plan) if dry_run else execute_purge(plan))
@@ -348,6 +352,7 @@ def verify_command(
         target = _target(common, output)
         with output.progress("Scanning cache") as bar:
             scan = scan_cache(target.root, on_progress=bar.update)
+        output.details(scan.worker_trouble)
         with output.progress("Verifying entries", total=len(scan.entries)) as bar:
             result = verify_scan(scan, deep=deep, on_progress=bar.update)
         fixing = fix and not dry_run and bool(result.problems)
@@ -448,6 +453,7 @@ def backup_command(
         target = _target(common, output)
         with output.progress("Scanning cache") as bar:
             scan = scan_cache(target.root, on_progress=bar.update)
+        output.details(scan.worker_trouble)
         entries = [e for e in scan.entries if selection.matches(e)]
         with output.progress("Backing up") as bar:
             result = backup_entries(

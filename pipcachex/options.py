@@ -32,7 +32,12 @@ JsonOption = Annotated[
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
 VerboseOption = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Also show each pip command run.")
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Also show each pip command run, and any worker process that failed.",
+    ),
 ]
 KindOption = Annotated[
     Optional[list[Kind]],  # noqa: UP045

@@ -54,6 +54,7 @@ class PurgePlan:
     max_size: int | None
     scanned_at: float
     unreadable: tuple[str, ...] = ()
+    worker_trouble: tuple[str, ...] = ()
 
     @property
     def freed_bytes(self) -> int:
@@ -155,6 +156,7 @@ def plan_purge(
         max_size=max_size,
         scanned_at=scan.scanned_at,
         unreadable=scan.unreadable,
+        worker_trouble=scan.worker_trouble,
     )
 
 

@@ -19,7 +19,7 @@ import sys
 import sysconfig
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import cachefactory
 import packages
@@ -382,8 +382,8 @@ def started_workers(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[by
     started: list[subprocess.Popen[bytes]] = []
     real_start = readers.start_worker
 
-    def counted_start(*args: str) -> subprocess.Popen[bytes]:
-        process = real_start(*args)
+    def counted_start(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = real_start(*args, **kwargs)
         started.append(process)
         return process
 

@@ -86,16 +86,23 @@ def test_a_scan_reads_itself_what_broken_workers_do_not_answer(
     fake_worker("miscounting_worker", [["distribution", "x", "1", None, None]])
     assert _document(listing) == in_process
 
-    # Workers that cannot run at all (no such module).
+    # Workers that cannot run at all (no such module); --verbose says so, with their stderr.
     monkeypatch.setattr(readers, "WORKER_MODULE", "pipcachex.no_such_module")
     assert _document(listing) == in_process
+    told = invoke([*listing, "-v"], env=ENV).stderr
+    assert told.count("a reading worker") == 3, told
+    assert "stopped with exit code 1: " in told
+    assert "No module named pipcachex.no_such_module" in told
+    assert "worker" not in invoke(listing, env=ENV).stderr
 
     # And a machine where processes cannot be started.
-    def cannot_start() -> subprocess.Popen[bytes]:
+    def cannot_start(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
         raise OSError("no more processes")
 
     monkeypatch.setattr(readers, "start_worker", cannot_start)
     assert _document(listing) == in_process
+    told = invoke([*listing, "-v"], env=ENV).stderr
+    assert "could not start a reading worker: no more processes" in told
 
 
 def test_no_worker_outlives_an_interrupted_scan(

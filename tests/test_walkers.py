@@ -145,17 +145,32 @@ def test_info_walks_itself_what_broken_walk_workers_lost(
     assert _info(busy_cache, fresh) == alone
     assert _memo_files(fresh) == {}
 
-    # Workers that cannot run at all (no such module).
+    # Workers that cannot run at all (no such module); --verbose says so, with their stderr.
     monkeypatch.setattr(readers, "WORKER_MODULE", "pipcachex.no_such_module")
     assert _info(busy_cache, memo) == alone
+    told = _told(busy_cache, memo)
+    assert told.count("a walk worker") == 2, told
+    assert "stopped with exit code 1: " in told
+    assert "No module named pipcachex.no_such_module" in told
 
     # And a machine where processes cannot be started.
-    def cannot_start(*args: str) -> subprocess.Popen[bytes]:
+    def cannot_start(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
         raise OSError("no more processes")
 
     monkeypatch.setattr(readers, "start_worker", cannot_start)
     assert _info(busy_cache, memo) == alone
     assert _memo_files(memo) == memo_before
+    assert "could not start a walk worker: no more processes" in _told(busy_cache, memo)
+
+
+def _told(cache: Path, memo: Path) -> str:
+    """What ``info --verbose`` says on stderr."""
+    result = invoke(
+        ["info", "-v", "--cache-dir", str(cache)],
+        env={"PIP_CONFIG_FILE": "/dev/null", "PIPCACHEX_MEMO_DIR": str(memo)},
+    )
+    assert result.exit_code == 0, result.stderr
+    return result.stderr
 
 
 def test_no_walk_worker_outlives_an_interrupted_tally(

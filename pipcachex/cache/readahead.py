@@ -51,6 +51,8 @@ class ReadAhead:
 
     def __init__(self, finish: Finish, workers: int | None = None) -> None:
         """``workers``: how many may be started (default: ``readers.worker_count()``)."""
+        #: What went wrong with workers that were lost (their entries were read here instead).
+        self.worker_trouble: list[str] = []
         self._finish = finish
         self._unknown = 0
         self._workers = readers.worker_count() if workers is None else workers
@@ -93,7 +95,7 @@ class ReadAhead:
         finally:
             if self._pool is not None:
                 # Interrupted (Ctrl-C, an error downstream): the workers go at once.
-                self._pool.close(kill=not finished)
+                self.worker_trouble += self._pool.close(kill=not finished)
                 self._pool = None
 
     def _send(self) -> None:

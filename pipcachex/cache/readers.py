@@ -20,11 +20,12 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import msgpack
 
@@ -54,7 +55,9 @@ def worker_count() -> int:
     return min(MAX_WORKERS, cores)
 
 
-def start_worker(*args: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    *args: str, stderr: IO[bytes] | int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
     """One worker process, waiting for messages on its stdin (see ``serve``).
 
     ``args`` go to the worker module: ``walk`` starts a walk worker (see ``cache.walkers``).
@@ -71,7 +74,7 @@ def start_worker(*args: str) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", WORKER_MODULE, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         env=env,
         close_fds=True,
     )
@@ -82,18 +85,32 @@ class Worker:
 
     Each request is one msgpack value and gets one answer, in order. A worker that dies, or
     answers something its request's ``decode`` rejects, fails every request it holds with
-    ``WorkerGone`` and takes no more.
+    ``WorkerGone`` and takes no more; ``trouble`` then says what happened, with the last line
+    the worker wrote to its stderr (kept in a temporary file), for ``--verbose``.
     """
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], errors: IO[bytes] | None = None) -> None:
         self.process = process
         self.waiting: deque[tuple[Future[Any], Callable[[Any], Any]]] = deque()
         self.lock = threading.Lock()
         self.gone = False
+        self.trouble: str | None = None
+        self._errors = errors
+        self._stopping = False
         self.reader = threading.Thread(
             target=self._read_answers, name="pipcachex-reader", daemon=True
         )
         self.reader.start()
+
+    @classmethod
+    def start(cls, *args: str) -> Worker:
+        """Start a worker (``args`` as for ``start_worker``), keeping its stderr for ``trouble``."""
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 - the worker's own, closed by stop()
+        try:
+            return cls(start_worker(*args, stderr=errors), errors)
+        except BaseException:
+            errors.close()
+            raise
 
     def send(self, message: object, decode: Callable[[Any], _T]) -> Future[_T]:
         """Send ``message``; the future gets ``decode`` of its answer (``ValueError``: gone)."""
@@ -116,6 +133,7 @@ class Worker:
         stdout = self.process.stdout
         assert stdout is not None
         unpacker = msgpack.Unpacker(use_list=False, unicode_errors=ENCODING_ERRORS)
+        wrong: str | None = None
         try:
             while chunk := os.read(stdout.fileno(), 1 << 16):
                 unpacker.feed(chunk)
@@ -128,16 +146,39 @@ class Worker:
                         future.set_exception(WorkerGone())
                         raise
                     future.set_result(result)
-        except (OSError, ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException):
-            pass
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+            KeyError,
+            IndexError,
+            msgpack.UnpackException,
+        ) as exc:
+            wrong = f"answered wrongly ({exc})"
         finally:
             with self.lock:
                 self.gone = True
                 lost, self.waiting = list(self.waiting), deque()
+            if lost or wrong or not self._stopping:
+                self.trouble = self._describe(wrong)
             for future, _ in lost:
                 future.set_exception(WorkerGone())
 
+    def _describe(self, wrong: str | None) -> str:
+        """What became of the worker, for ``trouble``."""
+        what = wrong
+        if what is None:
+            try:
+                code = self.process.wait(timeout=1)
+                what = f"stopped with exit code {code}"
+            except subprocess.TimeoutExpired:
+                what = "closed its output"
+        last = _last_line(self._errors)
+        return f"worker (pid {self.process.pid}) {what}" + (f": {last}" if last else "")
+
     def stop(self, *, kill: bool) -> None:
+        """End the worker: close its input (it ends once it has answered), or kill it."""
+        self._stopping = True
         process = self.process
         if process.stdin is not None:
             with contextlib.suppress(OSError):
@@ -152,6 +193,22 @@ class Worker:
         self.reader.join()
         if process.stdout is not None:
             process.stdout.close()
+        if self._errors is not None:
+            self._errors.close()
+
+
+def _last_line(errors: IO[bytes] | None, tail: int = 4096) -> str:
+    """The last non-empty line in the end of a worker's stderr file ('' when there is none)."""
+    if errors is None:
+        return ""
+    try:
+        size = os.fstat(errors.fileno()).st_size
+        # pread leaves the offset the worker shares with this descriptor alone.
+        data = os.pread(errors.fileno(), tail, max(0, size - tail))
+    except OSError:
+        return ""
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
+    return next((line for line in reversed(lines) if line), "")
 
 
 class ReaderPool:
@@ -159,11 +216,13 @@ class ReaderPool:
 
     def __init__(self, workers: int) -> None:
         self._workers: list[Worker] = []
+        self._trouble: list[str] = []
         try:
             for _ in range(workers):
-                self._workers.append(Worker(start_worker()))
-        except OSError:
-            pass  # fewer workers (or none: every batch then fails over to the caller)
+                self._workers.append(Worker.start())
+        except OSError as exc:
+            # Fewer workers (or none: every batch then fails over to the caller).
+            self._trouble.append(f"could not start a reading worker: {exc}")
 
     @property
     def size(self) -> int:
@@ -183,11 +242,20 @@ class ReaderPool:
         worker = min(alive, key=lambda worker: len(worker.waiting))
         return worker.send(tasks, lambda answer: _identities(answer, len(tasks)))
 
-    def close(self, *, kill: bool = False) -> None:
-        """Stop every worker (at once with ``kill``, else once it has answered what it holds)."""
+    def close(self, *, kill: bool = False) -> list[str]:
+        """Stop every worker (at once with ``kill``, else once it has answered what it holds).
+
+        Returns what went wrong with workers that were lost (see ``Worker.trouble``).
+        """
         for worker in self._workers:
             worker.stop(kill=kill)
-        self._workers = []
+        workers, self._workers = self._workers, []
+        return self._trouble + worker_trouble(workers, "reading")
+
+
+def worker_trouble(workers: list[Worker], role: str) -> list[str]:
+    """One line per lost worker among ``workers``: its ``trouble``, said of a ``role`` worker."""
+    return [f"a {role} {worker.trouble}" for worker in workers if worker.trouble]
 
 
 def serve() -> None:

@@ -53,6 +53,8 @@ class CacheScan:
     entries: tuple[CacheEntry, ...]
     unreadable: tuple[str, ...]
     scanned_at: float
+    #: Workers that were lost, and why (for ``--verbose``); their work was redone in-process.
+    worker_trouble: tuple[str, ...] = ()
 
     @property
     def total_size(self) -> int:
@@ -63,8 +65,10 @@ class CacheScan:
 class CacheWalk:
     """A scan as a stream, for summaries that need not hold 100,000 entries at once.
 
-    Iterate ``entries()`` once; afterwards ``unreadable`` lists what could not be read, and the
-    attribution memo (see ``memo``) has been saved for the next scan.
+    Iterate ``entries()`` once; afterwards ``unreadable`` lists what could not be read,
+    ``worker_trouble`` what went wrong with worker processes that were lost (their work was
+    redone in this process), and the attribution memo (see ``memo``) has been saved for the
+    next scan.
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class CacheWalk:
         self.scanned_at = time.time()
         self.exists = root.is_dir()
         self.unreadable: list[str] = []
+        self.worker_trouble: list[str] = []
         self._on_progress = on_progress
         self._examine = examine
 
@@ -90,6 +95,7 @@ class CacheWalk:
             walker.unreadable = self.unreadable
             with memo.recording():
                 yield from walker.entries()
+            self.worker_trouble += walker.worker_trouble
 
     def tally(self) -> CacheTally:
         """Every entry of the cache added into one tally, rather than yielded.
@@ -110,7 +116,9 @@ class CacheWalk:
                 self.scanned_at,
             )
             with memo.recording():
-                return spread_tally(walker, memo, start, self._on_progress)
+                tally = spread_tally(walker, memo, start, self._on_progress)
+            self.worker_trouble += walker.worker_trouble
+            return tally
 
 
 def walk_worker(start: WalkStart) -> tuple[_Walker, AttributionMemo]:
@@ -153,7 +161,14 @@ def scan_cache(
     """
     walk = CacheWalk(root, on_progress, examine)
     entries = tuple(walk.entries())
-    return CacheScan(root, walk.exists, entries, tuple(walk.unreadable), walk.scanned_at)
+    return CacheScan(
+        root,
+        walk.exists,
+        entries,
+        tuple(walk.unreadable),
+        walk.scanned_at,
+        tuple(walk.worker_trouble),
+    )
 
 
 def _cache_file(path: str, info: os.stat_result) -> CacheFile:
@@ -190,6 +205,7 @@ class _Walker:
         self._listed = 0
         # A walk worker reads what it finds itself: it is one of several processes already.
         self._read_ahead = ReadAhead(self._finish, None if read_ahead else 0)
+        self.worker_trouble = self._read_ahead.worker_trouble
 
     def entries(self) -> Iterator[CacheEntry]:
         """Every entry, in walk order, counted for the progress callback."""

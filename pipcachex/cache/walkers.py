@@ -43,7 +43,7 @@ import msgpack
 from pipcachex.cache import readers
 from pipcachex.cache.memo import AttributionMemo
 from pipcachex.cache.model import CacheEntry, Layout
-from pipcachex.cache.readers import ENCODING_ERRORS, Worker, WorkerGone
+from pipcachex.cache.readers import ENCODING_ERRORS, Worker, WorkerGone, worker_trouble
 from pipcachex.cache.tally import CacheTally
 
 #: Seconds of walking left, estimated from the parts walked so far, from which a tally starts
@@ -74,6 +74,8 @@ class PartWalker(Protocol):
     """What a tally needs of a walk: its pieces, and each part's entries."""
 
     unreadable: list[str]
+    #: What went wrong with walk workers that were lost (their parts were walked here instead).
+    worker_trouble: list[str]
 
     def parts(self) -> Iterator[Part | CacheEntry]:
         """The walk in its order, cut into parts; entries that belong to no part come as such."""
@@ -156,7 +158,7 @@ def spread_tally(
         finished = True
     finally:
         if pool is not None:
-            pool.close(kill=not finished)
+            walker.worker_trouble += pool.close(kill=not finished)
         destination.extend(itertools.chain.from_iterable(slots))
         walker.unreadable = destination
     return tally
@@ -227,15 +229,17 @@ class _Walkers:
         self._started: dict[Worker, Future[None]] = {}
         self._taken: dict[Worker, list[int]] = {}
         self._flying: list[tuple[Worker, int, Future[PartAnswer]]] = []
+        self._trouble: list[str] = []
         hello = [start.root, start.memo_directory, start.now]
         try:
             for _ in range(count):
-                worker = Worker(readers.start_worker("walk"))
+                worker = Worker.start("walk")
                 self._workers.append(worker)
                 self._started[worker] = worker.send(hello, _started)
                 self._taken[worker] = []
-        except OSError:
-            pass  # fewer workers, or none: the tally walks the parts itself
+        except OSError as exc:
+            # Fewer workers, or none: the tally walks the parts itself.
+            self._trouble.append(f"could not start a walk worker: {exc}")
 
     def offer(self, index: int, part: Part) -> bool:
         """Give ``part`` to the least busy worker, False if the caller had better walk it.
@@ -298,11 +302,12 @@ class _Walkers:
                 return False
         return True
 
-    def close(self, *, kill: bool) -> None:
-        """Stop every worker (at once with ``kill``)."""
+    def close(self, *, kill: bool) -> list[str]:
+        """Stop every worker (at once with ``kill``); say what went wrong with lost ones."""
         for worker in self._workers:
             worker.stop(kill=kill)
-        self._workers = []
+        workers, self._workers = self._workers, []
+        return self._trouble + worker_trouble(workers, "walk")
 
 
 def _succeeded(future: Future[None]) -> bool:

@@ -65,6 +65,12 @@ class Output:
         """An error message; always shown."""
         self.err.print(f"error: {text}", markup=False, style="red")
 
+    def details(self, lines: Sequence[str]) -> None:
+        """With --verbose, what went on behind a result (stderr): e.g. a worker that was lost."""
+        if self.verbose:
+            for line in lines:
+                self.err.print(line, markup=False, style="dim")
+
     def show_command(self, command: Sequence[str]) -> None:
         """With --verbose, show each pip command before it runs."""
         if self.verbose:
