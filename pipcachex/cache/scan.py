@@ -198,7 +198,6 @@ class _Walker:
         self.root = os.path.abspath(root)
         self._memo = memo
         self._examine = examine
-        self._root_prefix = len(self.root) + 1
         self.now = now
         self.unreadable: list[str] = []
         self._on_progress = on_progress
