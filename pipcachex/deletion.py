@@ -163,12 +163,14 @@ class _Deleter:
     def remove_tree_files(self, entry: CacheEntry) -> bool:
         """Remove a built-wheel directory's files, then its now empty subdirectories.
 
-        An interrupted build leaves nested directories, some without a file: every directory
-        below is tried, deepest first. ``rmdir`` only ever removes an empty one, and the caller
-        made sure no build is under way in this directory.
+        An interrupted build leaves nested directories, some without a file: when the entry
+        owns anything below its directory (or is an empty directory), every directory below is
+        tried, deepest first. ``rmdir`` only ever removes an empty one, and the caller made sure
+        no build is under way in this directory. A plain wheel directory is not listed again.
         """
         ok = all([self.unlink(member) for member in entry.files])
-        for directory in directories_below(entry.path):
+        owns_below = not entry.files or any(m.directory != entry.path for m in entry.files)
+        for directory in directories_below(entry.path) if owns_below else ():
             if self._directory_inside(directory):
                 try:
                     os.rmdir(directory)
