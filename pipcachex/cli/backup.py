@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -24,6 +25,9 @@ from pipcachex.cli.options import (
     YesOption,
 )
 from pipcachex.errors import EXIT_FAILURE, EXIT_OK
+
+if TYPE_CHECKING:
+    from pipcachex.backup import BackupInfo
 
 
 @with_common_options()
@@ -79,7 +83,7 @@ def backup_command(
     return EXIT_OK
 
 
-@with_common_options(cache=False)
+@with_common_options()
 def backups_command(
     directory: Annotated[
         Optional[Path],  # noqa: UP045
@@ -92,12 +96,25 @@ def backups_command(
     *,
     common: Common,
 ) -> int:
-    """List the backups in a directory (default: $PIPCACHEX_BACKUP_DIR or the user data dir)."""
+    """List the backups in a directory (default: $PIPCACHEX_BACKUP_DIR or the user data dir).
+
+    With --cache-dir or --python, only the backups taken from that cache are listed.
+    """
     from pipcachex.backup import list_backups
     from pipcachex.render.backup import render_backups
 
-    render_backups(common.output, list_backups(directory))
+    listing = list_backups(directory)
+    if common.cache_dir is not None or common.python is not None:
+        root = common.target(may_be_new=True).root.resolve()
+        mine = tuple(b for b in listing.backups if _taken_from(b, root))
+        listing = dataclasses.replace(listing, backups=mine)
+    render_backups(common.output, listing)
     return EXIT_OK
+
+
+def _taken_from(backup: BackupInfo, root: Path) -> bool:
+    source = backup.manifest.source_cache_dir if backup.manifest else None
+    return source is not None and Path(source).resolve() == root
 
 
 @with_common_options()
