@@ -77,7 +77,7 @@ def test_a_cache_that_cannot_be_written_is_not_locked(
     def read_only(*args: object, **kwargs: object) -> int:
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(lock.os, "open", read_only)
+    monkeypatch.setattr(os, "open", read_only)
     with cache_lock(tmp_path, command="purge"):
         pass
     monkeypatch.undo()
