@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 from cli_helpers import invoke
@@ -35,3 +36,23 @@ def test_every_command_is_in_the_readme_and_the_docs() -> None:
     for command in commands:
         assert f"Usage: pipcachex {command} " in readme, command
         assert f"Usage: pipcachex {command} " in docs, f"no docs page shows {command}'s usage"
+
+
+def _console_examples(text: str) -> list[tuple[list[str], str]]:
+    """Each ``$ pipcachex ...`` line of the console blocks in ``text``, with the lines below it."""
+    examples: list[tuple[list[str], str]] = []
+    for block in re.findall(r"```console\n(.*?)```", text, re.DOTALL):
+        for chunk in re.split(r"^\$ ", block, flags=re.MULTILINE)[1:]:
+            command, _, printed = chunk.partition("\n")
+            examples.append((shlex.split(command), printed))
+    return examples
+
+
+def test_error_examples_show_what_the_program_prints() -> None:
+    examples = _console_examples((ROOT / "docs" / "exit-codes.md").read_text(encoding="utf-8"))
+    assert len(examples) >= 3
+    for words, printed in examples:
+        assert words[0] == "pipcachex"
+        result = invoke(words[1:])
+        assert result.exit_code == 2, words
+        assert result.stderr == printed, words

@@ -17,6 +17,7 @@ from pipcachex.cli.backup import backup_command, backups_command, restore_comman
 from pipcachex.cli.check import check_command
 from pipcachex.cli.listing import dir_command, info_command, list_command
 from pipcachex.cli.purge import purge_command
+from pipcachex.cli.usage import PipcachexGroup
 from pipcachex.cli.verify import verify_command
 from pipcachex.errors import EXIT_OK
 
@@ -24,6 +25,7 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="pipcachex",
+    cls=PipcachexGroup,
     help="See, prune, back up, verify and re-check pip's cache.",
     no_args_is_help=True,
     add_completion=False,

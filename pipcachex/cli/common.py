@@ -19,16 +19,17 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from pipcachex.cli.options import (
+    KIND_CHOICES,
     CacheDirOption,
     JsonOption,
     PythonOption,
     QuietOption,
     VerboseOption,
+    choice,
 )
-from pipcachex.errors import Aborted, ConfirmationRefused, PipcachexError, PipError
+from pipcachex.errors import EXIT_FAILURE, Aborted, ConfirmationRefused, PipcachexError
 
 if TYPE_CHECKING:
-    from pipcachex.cache import Kind
     from pipcachex.render.output import Output
     from pipcachex.selection import Selection
     from pipcachex.target import CacheTarget
@@ -123,21 +124,46 @@ def with_common_options(
 
 
 def run(common: Common, body: Callable[[], int]) -> None:
-    """Run a command body; turn pipcachex errors into one message and their exit code."""
+    """Run a command body; turn every error into one message and its exit code.
+
+    What went on behind an error (a child pip's stderr, a traceback) is shown with -v only.
+    """
     output = common.output
     try:
         code = body()
     except PipcachexError as exc:
-        output.error(exc.message)
-        if (isinstance(exc, PipError) and exc.details) or (exc.details and output.verbose):
-            output.err.print(exc.details, markup=False, style="dim")
-        if common.json_mode:
-            output.emit_json({"error": {"message": exc.message, "exit_code": exc.exit_code}})
-        code = exc.exit_code
+        code = _report(common, exc.message, exc.exit_code, exc.details)
     except KeyboardInterrupt:
         output.error("interrupted")
         code = 130
+    except typer.Exit:
+        raise
+    except typer.Abort:  # end of input at a question: no answer, so nothing was done
+        code = _report(common, "aborted: nothing was changed", EXIT_FAILURE, None)
+    except OSError as exc:
+        # An operating-system failure nothing below foresaw (a disk error, a vanished mount).
+        where = f": {exc.filename}" if exc.filename else ""
+        code = _report(common, f"{exc.strerror or exc}{where}", EXIT_FAILURE, _traceback())
+    except Exception as exc:
+        message = f"unexpected {type(exc).__name__}: {exc} (a bug in pipcachex; -v shows where)"
+        code = _report(common, message, EXIT_FAILURE, _traceback())
     raise typer.Exit(code)
+
+
+def _report(common: Common, message: str, exit_code: int, details: str | None) -> int:
+    output = common.output
+    output.error(message)
+    if details and output.verbose:
+        output.err.print(details, markup=False, style="dim")
+    if common.json_mode:
+        output.emit_json({"error": {"message": message, "exit_code": exit_code}})
+    return exit_code
+
+
+def _traceback() -> str:
+    import traceback
+
+    return traceback.format_exc().rstrip()
 
 
 def confirm_destructive(yes: bool, question: str) -> None:
@@ -155,17 +181,18 @@ def confirm_destructive(yes: bool, question: str) -> None:
 
 def selection(
     specs: list[str] | None,
-    kinds: list[Kind] | None,
+    kinds: list[str] | None,
     older_than: str | None,
     larger_than: str | None,
 ) -> Selection:
     """The selectors list, purge and backup share, parsed (bad values are usage errors)."""
+    from pipcachex.cache import Kind
     from pipcachex.selection import build_selection
     from pipcachex.units import parse_age, parse_size
 
     return build_selection(
         specs or [],
-        kinds or [],
+        [Kind(choice("--kind", k, KIND_CHOICES)) for k in kinds or []],
         parse_age(older_than).timestamp() if older_than else None,
         parse_size(larger_than) if larger_than else None,
     )

@@ -72,9 +72,11 @@ class Output:
                 self.err.print(line, markup=False, style="dim")
 
     def show_command(self, command: Sequence[str]) -> None:
-        """With --verbose, show each pip command before it runs."""
+        """With --verbose, show each pip command before it runs, quoted for pasting in a shell."""
         if self.verbose:
-            self.err.print("$ " + " ".join(command), markup=False, style="dim")
+            from pipcachex.pip_runner import format_command
+
+            self.err.print("$ " + format_command(command), markup=False, style="dim")
 
     @contextmanager
     def progress(self, description: str, total: int | None = None) -> Iterator[ProgressHandle]:
