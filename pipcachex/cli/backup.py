@@ -91,7 +91,7 @@ def backup_command(
     return EXIT_OK
 
 
-@with_common_options()
+@with_common_options(formats=("human", "plain", "tsv", "csv", "abspath", "json"))
 def backups_command(
     directory: Annotated[
         Optional[Path],  # noqa: UP045

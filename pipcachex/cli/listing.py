@@ -36,7 +36,7 @@ def dir_command(*, common: Common) -> int:
     return EXIT_OK
 
 
-@with_common_options()
+@with_common_options(formats=("human", "plain", "tsv", "csv", "abspath", "json"))
 def list_command(
     specs: SpecsArgument = None,
     kind: KindOption = None,
@@ -74,7 +74,7 @@ def list_command(
     return EXIT_OK
 
 
-@with_common_options()
+@with_common_options(formats=("human", "plain", "tsv", "csv", "json"))
 def info_command(*, common: Common) -> int:
     """Summarise the cache: size by kind and layout, damaged entries, largest projects."""
     from pipcachex.cache import CacheWalk

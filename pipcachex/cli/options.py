@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -70,8 +70,33 @@ PythonOption = Annotated[
     ),
 ]
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document (schema 1) on stdout.")
+    bool,
+    typer.Option("--json", help="Print one JSON document (schema 1) on stdout: --format json."),
 ]
+
+
+def format_option(formats: Sequence[str]) -> Any:
+    """The ``--format`` option of a command that writes rows in ``formats``."""
+    text = (
+        "How to write the output: human (the default) is a table on a terminal and plain "
+        "otherwise; "
+        + ", ".join(f for f in formats if f in ("plain", "tsv", "csv"))
+        + " cut nothing"
+    )
+    if "abspath" in formats:
+        text += "; abspath is one path a line"
+    return Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--format",
+            metavar="|".join(formats),
+            help=text + ".",
+            show_default=False,
+            autocompletion=completer(formats),
+        ),
+    ]
+
+
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
 VerboseOption = Annotated[
     bool,
