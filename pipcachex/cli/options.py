@@ -89,7 +89,7 @@ def format_option(formats: Sequence[str]) -> Any:
         Optional[str],  # noqa: UP045
         typer.Option(
             "--format",
-            metavar="|".join(formats),
+            metavar="FORMAT",
             help=text + ".",
             show_default=False,
             autocompletion=completer(formats),

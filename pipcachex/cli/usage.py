@@ -15,6 +15,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from pipcachex.cli.help import strip_type_column
 from pipcachex.errors import EXIT_FAILURE, EXIT_USAGE
 
 try:  # typer 0.2x carries its own copy of click
@@ -25,6 +26,10 @@ except ImportError:  # pragma: no cover - older typer, on click itself
 
 class PipcachexGroup(TyperGroup):
     """The top-level command group: typer's, with pipcachex's error style for usage errors."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The group's own options (``--version``, ``--help``), without a type column."""
+        return strip_type_column(super().get_params(ctx))
 
     def main(  # type: ignore[override]
         self,
