@@ -33,7 +33,8 @@ def test_every_command_is_in_the_readme_and_the_docs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     docs = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
     help_text = invoke(["--help"], env={"COLUMNS": "200"}).stdout
-    commands = re.findall(r"^│ (\w+)\s{2,}", help_text, re.MULTILINE)
+    listed = help_text[help_text.index("Commands:") :]
+    commands = re.findall(r"^  (\w+)\s{2,}", listed, re.MULTILINE)
     assert "list" in commands
     for command in commands:
         assert f"Usage: pipcachex {command} " in readme, command

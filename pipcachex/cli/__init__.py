@@ -30,6 +30,8 @@ app = typer.Typer(
     help="See, prune, back up, verify and re-check pip's cache.",
     no_args_is_help=True,
     add_completion=True,
+    # Plain help (see cli/help.py): no type column, and no rich to import for --help.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from pipcachex.cli.help import strip_type_column
+from pipcachex.cli.params import light_conversion
 from pipcachex.errors import EXIT_FAILURE, EXIT_USAGE
 
 try:  # typer 0.2x carries its own copy of click
@@ -28,8 +28,8 @@ class PipcachexGroup(TyperGroup):
     """The top-level command group: typer's, with pipcachex's error style for usage errors."""
 
     def get_params(self, ctx: Any) -> list[Any]:
-        """The group's own options (``--version``, ``--help``), without a type column."""
-        return strip_type_column(super().get_params(ctx))
+        """The group's own options (``--version``, completion), converted without pydantic."""
+        return light_conversion(super().get_params(ctx))
 
     def main(  # type: ignore[override]
         self,
