@@ -116,5 +116,6 @@ def _complete_bash(words: str) -> list[str]:
         ("pipcachex backup --compression ", ["none", "gz", "xz"]),
     ],
 )
+@pytest.mark.slow  # runs pipcachex in a child process (through _complete_bash)
 def test_completion_answers_bash(words: str, expected: list[str]) -> None:
     assert _complete_bash(words) == expected
