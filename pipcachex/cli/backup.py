@@ -74,11 +74,11 @@ def backup_command(
         packing = Compression(choice("--compression", compression, COMPRESSION_CHOICES))
     selected = selection(specs, kind, older_than, larger_than)
     target = common.target()
-    with output.progress("Scanning cache") as bar:
+    with output.scan_progress() as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)
     entries = [e for e in scan.entries if selected.matches(e)]
-    with output.progress("Backing up") as bar:
+    with output.progress("Backing up", unit="bytes") as bar:
         result = backup_entries(
             target.root,
             entries,
@@ -156,7 +156,7 @@ def restore_command(
     output = common.output
     path = resolve_archive(archive)
     target = common.target(may_be_new=True)
-    with output.progress("Verifying backup") as bar:
+    with output.progress("Verifying backup", unit="bytes") as bar:
         plan = plan_restore(target.root, path, replace=replace, on_progress=bar.update)
     if dry_run:
         result = dry_run_result(plan)
@@ -165,7 +165,7 @@ def restore_command(
             if not output.json_mode and not output.quiet:
                 render_restore_plan(output, plan)
             confirm_destructive(yes, f"Make {plan.root} identical to {path.name}?")
-        with output.progress("Restoring") as bar:
+        with output.progress("Restoring", unit="bytes") as bar:
             result = apply_restore(plan, on_progress=bar.update)
     render_restore(output, result)
     return EXIT_OK if result.ok else EXIT_FAILURE

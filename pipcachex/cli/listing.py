@@ -67,7 +67,7 @@ def list_command(
     selected = selection(specs, kind, older_than, larger_than)
     target = common.target()
     warn_if_reads_leave_no_trace(output, target, older_than)
-    with output.progress("Scanning cache") as bar:
+    with output.scan_progress() as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)
     render_list(output, list_entries(scan, selected, order, packages))
@@ -83,7 +83,7 @@ def info_command(*, common: Common) -> int:
 
     output = common.output
     target = common.target()
-    with output.progress("Scanning cache") as bar:
+    with output.scan_progress() as bar:
         walk = CacheWalk(target.root, on_progress=bar.update)
         info = cache_info(target, walk)
     output.details(walk.worker_trouble)

@@ -74,7 +74,7 @@ def purge_command(
     budget = parse_size(max_size, option="--max-size") if max_size is not None else None
     target = common.target()
     warn_if_reads_leave_no_trace(output, target, older_than)
-    with output.progress("Scanning cache") as bar:
+    with output.scan_progress() as bar:
         plan = plan_purge(target.root, selected, max_size=budget, on_progress=bar.update)
     output.details(plan.worker_trouble)
     render_purge_plan(output, plan, dry_run=dry_run)
@@ -86,7 +86,7 @@ def purge_command(
     archive = None
     if backup:
         # A BackupError ends the command here, before anything is deleted.
-        with output.progress("Backing up") as bar:
+        with output.progress("Backing up", unit="bytes") as bar:
             archive = backup_entries(
                 plan.root, plan.remove, pip_version=pip_version(target), on_progress=bar.update
             ).archive

@@ -33,7 +33,7 @@ def verify_command(
 
     output = common.output
     target = common.target()
-    with output.progress("Scanning cache") as bar:
+    with output.scan_progress() as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)
     with output.progress("Verifying entries", total=len(scan.entries)) as bar:

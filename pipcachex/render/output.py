@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipcachex.render.progress import ProgressHandle, ScanHandle, Unit, draw
 
 SCHEMA_VERSION = 1
 
@@ -97,31 +97,30 @@ class Output:
 
             self.err.print("$ " + format_command(command), markup=False, style="dim")
 
+    def _draws(self) -> bool:
+        return not (self.quiet or self.json_mode or not self.err.is_terminal)
+
     @contextmanager
-    def progress(self, description: str, total: int | None = None) -> Iterator[ProgressHandle]:
-        """A progress bar on stderr when it is a terminal; silent otherwise and under --json."""
-        if self.quiet or self.json_mode or not self.err.is_terminal:
+    def progress(
+        self, description: str, total: int | None = None, *, unit: Unit = "items"
+    ) -> Iterator[ProgressHandle]:
+        """Progress of counted work on stderr when it is a terminal (not with -q or --json).
+
+        ``unit`` is ``items`` (a bar, done of total, time left) or ``bytes`` (a bar when the
+        total is known, sizes done and in all, rate, time left). The handle's ``update(done,
+        total)`` is the ``on_progress`` callback services take.
+        """
+        if not self._draws():
             yield ProgressHandle(None, None)
             return
-        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"))
-        with Progress(*columns, TimeElapsedColumn(), console=self.err, transient=True) as bar:
-            task = bar.add_task(description, total=total)
+        with draw(self.err, description, total, unit) as (bar, task):
             yield ProgressHandle(bar, task)
 
-
-class ProgressHandle:
-    """Lets a service report progress without knowing whether anyone is watching."""
-
-    def __init__(self, bar: Progress | None, task: Any) -> None:
-        self._bar = bar
-        self._task = task
-        self._last = 0.0
-
-    def update(self, completed: int, total: int | None = None) -> None:
-        """Record that ``completed`` units of work are done (redrawn at most 10 times a second)."""
-        if self._bar is None:
+    @contextmanager
+    def scan_progress(self, description: str = "Scanning cache") -> Iterator[ScanHandle]:
+        """Progress of a scan: a spinner, entries and bytes seen, and the rate (no bar)."""
+        if not self._draws():
+            yield ScanHandle(None, None)
             return
-        now = time.monotonic()
-        if now - self._last >= 0.1 or (total is not None and completed >= total):
-            self._last = now
-            self._bar.update(self._task, completed=completed, total=total)
+        with draw(self.err, description, None, "entries") as (bar, task):
+            yield ScanHandle(bar, task)
