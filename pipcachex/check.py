@@ -121,6 +121,7 @@ class CheckResult:
     cache_dir: Path
     projects: tuple[ProjectCheck, ...]
     environment: Step
+    python_source: str = "option"
 
     @property
     def ok(self) -> bool:
@@ -159,6 +160,7 @@ def check_projects(
         cache_dir=target.root,
         projects=tuple(results),
         environment=_environment_step(pip),
+        python_source=target.python.source,
     )
 
 

@@ -81,6 +81,8 @@ class InfoResult:
     largest_projects: tuple[PackageSummary, ...]
     pip_figures: PipFigures
     unreadable: tuple[str, ...]
+    python: str | None = None
+    python_source: str | None = None
 
 
 def _entry_order(key: SortKey) -> Callable[[CacheEntry], tuple[Any, ...]]:
@@ -198,4 +200,6 @@ def cache_info(target: CacheTarget, walk: CacheWalk) -> InfoResult:
             tally.http_files, tally.http_size, tally.wheel_files, tally.wheels_size
         ),
         unreadable=tuple(walk.unreadable),
+        python=target.python.path,
+        python_source=target.python.source,
     )

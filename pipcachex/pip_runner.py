@@ -29,6 +29,49 @@ _VERSION_SNIPPET = "import pip, sys; sys.stdout.write(pip.__version__)"
 _PURELIB_SNIPPET = "import sysconfig; print(sysconfig.get_path('purelib'))"
 
 
+#: Where the interpreter a command works with came from, as ``info``, ``check`` and -v say it.
+PYTHON_SOURCES = {
+    "option": "given with --python",
+    "virtual-env": "the active virtual environment, $VIRTUAL_ENV",
+    "path": "the first on PATH",
+    "pipcachex": "the interpreter running pipcachex",
+}
+
+
+@dataclass(frozen=True)
+class ChosenPython:
+    """The interpreter whose pip and environment a command works with, and why that one."""
+
+    path: str
+    source: str  # a key of PYTHON_SOURCES
+
+    def describe(self) -> str:
+        """``/venv/bin/python (the active virtual environment, $VIRTUAL_ENV)``."""
+        return f"{self.path} ({PYTHON_SOURCES[self.source]})"
+
+
+def default_python(environ: Mapping[str, str] | None = None) -> ChosenPython:
+    """The user's own interpreter: the active virtual environment's, else the first
+    ``python3`` or ``python`` on PATH, else the one running pipcachex.
+
+    Under pipx, the interpreter running pipcachex is pipx's private one: its pip and its
+    environment are not what the user works with.
+    """
+    env = os.environ if environ is None else environ
+    venv = env.get("VIRTUAL_ENV")
+    if venv:
+        inside = ("Scripts", "python.exe") if os.name == "nt" else ("bin", "python")
+        candidate = os.path.join(venv, *inside)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return ChosenPython(candidate, "virtual-env")
+    for name in ("python3", "python"):
+        found = shutil.which(name, path=env.get("PATH"))
+        # Windows' "App execution alias" opens the Store instead of running a Python.
+        if found and "WindowsApps" not in Path(found).parts:
+            return ChosenPython(found, "path")
+    return ChosenPython(sys.executable, "pipcachex")
+
+
 def format_command(command: Sequence[str]) -> str:
     """A command line quoted so it can be pasted into this system's shell."""
     if os.name == "nt":

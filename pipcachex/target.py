@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipcachex.cache import check_cache_dir
-from pipcachex.pip_runner import PipRunner
+from pipcachex.pip_runner import ChosenPython, PipRunner, default_python
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class CacheTarget:
     explicit: bool
     exists: bool
     pip: PipRunner
+    python: ChosenPython
 
 
 def resolve_target(
@@ -26,15 +27,23 @@ def resolve_target(
     on_command: Callable[[Sequence[str]], None] | None = None,
     *,
     may_be_new: bool = False,
+    on_python: Callable[[ChosenPython], None] | None = None,
 ) -> CacheTarget:
     """Resolve the cache directory: ``cache_dir`` when given, else ``<python> -m pip cache dir``.
 
-    A ``cache_dir`` that does not exist is bad input, except with ``may_be_new`` (a restore may
-    create the cache it restores into).
+    Without ``python``, the interpreter is the user's own (``default_python``). A ``cache_dir``
+    that does not exist is bad input, except with ``may_be_new`` (a restore may create the
+    cache it restores into). ``on_python`` hears which interpreter was chosen, before any of
+    its pip commands runs.
     """
-    runner = PipRunner(cache_dir=cache_dir.absolute() if cache_dir else None, on_command=on_command)
-    if python is not None:
-        runner = PipRunner(python=python, cache_dir=runner.cache_dir, on_command=on_command)
+    chosen = ChosenPython(python, "option") if python is not None else default_python()
+    absolute = cache_dir.absolute() if cache_dir else None
+    runner = PipRunner(python=chosen.path, cache_dir=absolute, on_command=on_command)
+    chosen = ChosenPython(runner.python, chosen.source)  # as resolved on PATH
+    if on_python is not None:
+        on_python(chosen)
     root = runner.cache_dir if runner.cache_dir is not None else runner.cache_dir_path()
     exists = check_cache_dir(root, explicit=cache_dir is not None and not may_be_new)
-    return CacheTarget(root=root, explicit=cache_dir is not None, exists=exists, pip=runner)
+    return CacheTarget(
+        root=root, explicit=cache_dir is not None, exists=exists, pip=runner, python=chosen
+    )

@@ -226,6 +226,26 @@ def private_memo_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
         os.environ["PIPCACHEX_MEMO_DIR"] = previous
 
 
+@pytest.fixture(autouse=True)
+def default_python_runs_the_tests(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A command without ``--python`` works with the interpreter running the tests.
+
+    pipcachex's default is the user's own interpreter (``$VIRTUAL_ENV``, else ``python3`` on
+    PATH): the tests' venv, or, outside one, this interpreter first on PATH.
+    """
+    if sys.prefix != sys.base_prefix:
+        monkeypatch.setenv("VIRTUAL_ENV", sys.prefix)
+        return
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    front = tmp_path_factory.getbasetemp() / "default-python"
+    if not front.exists():
+        front.mkdir()
+        (front / "python3").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", f"{front}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
 @pytest.fixture(scope="session")
 def built_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Directory holding every distribution of :data:`packages.CATALOGUE` (built once)."""

@@ -19,7 +19,13 @@ from pipcachex.cli.options import COMPRESSION_CHOICES, KIND_CHOICES, SORT_CHOICE
 from pipcachex.cli.usage import wants_json
 from pipcachex.errors import PipError
 from pipcachex.listing import SortKey
-from pipcachex.pip_runner import PipRunner, format_command, pip_environment, pip_error_line
+from pipcachex.pip_runner import (
+    PipRunner,
+    default_python,
+    format_command,
+    pip_environment,
+    pip_error_line,
+)
 from pipcachex.units import parse_age, parse_size
 
 
@@ -248,3 +254,58 @@ def test_python_m_pipcachex_and_version() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("pipcachex ")
+
+
+def _executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX layout of a venv and of PATH")
+@pytest.mark.parametrize(
+    ("venv", "on_path", "source", "chosen"),
+    [
+        ("venv", ["bin1/python3"], "virtual-env", "venv/bin/python"),
+        ("missing-venv", ["bin1/python3"], "path", "bin1/python3"),
+        (None, ["bin1/python", "bin2/python3"], "path", "bin2/python3"),
+        (None, ["bin1/python3", "bin2/python"], "path", "bin1/python3"),
+        (None, ["WindowsApps/python3", "bin2/python"], "path", "bin2/python"),
+        (None, [], "pipcachex", None),
+    ],
+)
+def test_the_default_python_is_the_users_own(
+    tmp_path: Path, venv: str | None, on_path: list[str], source: str, chosen: str | None
+) -> None:
+    _executable(tmp_path / "venv" / "bin" / "python")
+    for entry in on_path:
+        _executable(tmp_path / entry)
+    env = {"PATH": os.pathsep.join(str(tmp_path / p.split("/")[0]) for p in on_path)}
+    if venv is not None:
+        env["VIRTUAL_ENV"] = str(tmp_path / venv)
+    found = default_python(env)
+    assert found.source == source
+    assert found.path == (str(tmp_path / chosen) if chosen else sys.executable)
+    assert found.describe().startswith(found.path + " (")
+
+
+def test_info_and_check_say_which_python_they_use(
+    venv_with_pip: Callable[[str], Path],
+    pip_env: Callable[..., dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    venv = venv_with_pip("current")
+    env = pip_env(extra={"PIP_CACHE_DIR": str(tmp_path / "cache"), "VIRTUAL_ENV": str(venv)})
+    env.pop("PYTHONPATH", None)
+    info = invoke(["info", "--json"], env=env)
+    assert info.exit_code == 0, info.stderr
+    assert info.json["python"] == str(venv / "bin" / "python")
+    assert info.json["python_source"] == "virtual-env"
+    assert info.json["cache_dir"] == str(tmp_path / "cache")
+    human = invoke(["info"], env=env)
+    assert f"Python: {venv / 'bin' / 'python'} (the active virtual environment" in human.stdout
+    verbose = invoke(["dir", "-v"], env=env)
+    assert verbose.stderr.startswith(f"python: {venv / 'bin' / 'python'} (the active virtual")
+    given = invoke(["info", "--json", "--python", str(venv / "bin" / "python")], env=env)
+    assert given.json["python_source"] == "option"

@@ -86,8 +86,13 @@ class Common:
         """The cache these options name (``--cache-dir``, or what ``--python``'s pip says)."""
         from pipcachex.target import resolve_target
 
+        output = self.output
         return resolve_target(
-            self.python, self.cache_dir, self.output.show_command, may_be_new=may_be_new
+            self.python,
+            self.cache_dir,
+            output.show_command,
+            may_be_new=may_be_new,
+            on_python=lambda chosen: output.details([f"python: {chosen.describe()}"]),
         )
 
 

@@ -65,7 +65,8 @@ PythonOption = Annotated[
     typer.Option(
         "--python",
         metavar="PYTHON",
-        help="Interpreter whose pip is consulted and run. Default: the one running pipcachex.",
+        help="Interpreter whose pip is consulted and run. Default: the active virtual "
+        "environment's ($VIRTUAL_ENV), else python3 (or python) on PATH.",
         show_default=False,
     ),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from pipcachex.check import CheckResult, Step
+from pipcachex.pip_runner import ChosenPython
 from pipcachex.render.output import Output
 from pipcachex.render.tables import (
     entry_json,
@@ -26,6 +27,7 @@ def check_json(result: CheckResult) -> dict[str, Any]:
     """The JSON form of a ``check`` result (also embedded in ``purge --check``'s document)."""
     return {
         "python": result.python,
+        "python_source": result.python_source,
         "pip_version": result.pip_version,
         "cache_dir": str(result.cache_dir),
         "ok": result.ok,
@@ -64,4 +66,5 @@ def render_check(output: Output, result: CheckResult) -> None:
             output.err.print(f"--- {project}: {step.name} (pip's output) ---", markup=False)
             output.err.print(step.output, markup=False, style="dim")
     verdict = "every step passed" if result.ok else "some steps failed"
-    output.info(f"pip {result.pip_version} of {result.python}: {verdict}")
+    python = ChosenPython(result.python, result.python_source).describe()
+    output.info(f"pip {result.pip_version} of {python}: {verdict}")

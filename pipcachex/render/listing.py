@@ -8,6 +8,7 @@ from typing import Any
 
 from pipcachex.cache import CacheEntry, Kind
 from pipcachex.listing import InfoResult, ListResult, PackageSummary, Totals
+from pipcachex.pip_runner import ChosenPython
 from pipcachex.render.output import Output
 from pipcachex.render.rows import Column, write_lines, write_records, write_table
 from pipcachex.render.tables import (
@@ -157,6 +158,8 @@ def render_info(output: Output, result: InfoResult) -> None:
             {
                 "cache_dir": str(result.cache_dir),
                 "exists": result.exists,
+                "python": result.python,
+                "python_source": result.python_source,
                 "pip_version": result.pip_version,
                 "pip_writes_layout": result.pip_layout,
                 "total": totals_json(result.total),
@@ -192,6 +195,8 @@ def _info_text(output: Output, result: InfoResult) -> None:
     lines = [
         f"Cache directory: {result.cache_dir}" + ("" if result.exists else " (not created yet)")
     ]
+    if result.python and result.python_source:
+        lines.append(f"Python: {ChosenPython(result.python, result.python_source).describe()}")
     if result.pip_version:
         lines.append(f"pip: {result.pip_version} (writes {result.pip_layout}/)")
     lines.append(
