@@ -12,7 +12,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from pipcachex.cache import CacheEntry, CacheScan, CacheWalk, Kind, Layout
-from pipcachex.cache.tally import ProjectTally
+from pipcachex.cache.tally import AGE_RESOLUTION, ProjectTally
 from pipcachex.errors import PipcachexError
 from pipcachex.selection import Selection
 from pipcachex.target import CacheTarget
@@ -67,6 +67,51 @@ class PipFigures:
 
 
 @dataclass(frozen=True)
+class AgeBand:
+    """Entries last used within ``up_to_days`` days but not within the band before it.
+
+    ``up_to_days`` is None for the last band: everything used longer ago (or never).
+    """
+
+    label: str
+    up_to_days: int | None
+    entries: int
+    size: int
+
+
+#: The bands of ``info``'s age profile: (label, last used at most this many days ago).
+AGE_BANDS: tuple[tuple[str, int | None], ...] = (
+    ("within 1 day", 1),
+    ("1 day to 1 week", 7),
+    ("1 week to 1 month", 30),
+    ("1 to 3 months", 90),
+    ("3 months to 1 year", 365),
+    ("over 1 year", None),
+)
+
+
+def age_profile(last_used: dict[int, list[int]], now: float) -> tuple[AgeBand, ...]:
+    """How many entries and bytes were last used within each band of ``AGE_BANDS`` of ``now``.
+
+    ``last_used`` is ``CacheTally.last_used``: counts by the hour of last use, so a band's edge
+    is exact to the hour.
+    """
+    counts = [[0, 0] for _ in AGE_BANDS]
+    for hour, (count, size) in last_used.items():
+        age_days = (now - (hour + 1) * AGE_RESOLUTION) / 86400  # the hour's most recent second
+        band = next(
+            (i for i, (_, days) in enumerate(AGE_BANDS) if days is not None and age_days < days),
+            len(AGE_BANDS) - 1,
+        )
+        counts[band][0] += count
+        counts[band][1] += size
+    return tuple(
+        AgeBand(label, days, entries, size)
+        for (label, days), (entries, size) in zip(AGE_BANDS, counts, strict=True)
+    )
+
+
+@dataclass(frozen=True)
 class InfoResult:
     """What ``info`` reports about a cache."""
 
@@ -83,6 +128,7 @@ class InfoResult:
     unreadable: tuple[str, ...]
     python: str | None = None
     python_source: str | None = None
+    age_profile: tuple[AgeBand, ...] = ()
 
 
 def _entry_order(key: SortKey) -> Callable[[CacheEntry], tuple[Any, ...]]:
@@ -202,4 +248,5 @@ def cache_info(target: CacheTarget, walk: CacheWalk) -> InfoResult:
         unreadable=tuple(walk.unreadable),
         python=target.python.path,
         python_source=target.python.source,
+        age_profile=age_profile(tally.last_used, walk.scanned_at),
     )

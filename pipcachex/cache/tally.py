@@ -54,11 +54,18 @@ class ProjectTally:
         self.newest = max(self.newest, other.newest)
 
 
+#: The resolution of ``CacheTally.last_used``: entries are counted by the hour of their last use.
+AGE_RESOLUTION = 3600
+
+
 class CacheTally:
     """Totals of a whole cache: per kind and layout, per project, and ``pip cache info``'s figures.
 
     ``pip cache info`` counts every file under the HTTP directories, and every ``*-*.whl``
-    under ``wheels/``; ``http_files``/``wheel_files`` count the same way.
+    under ``wheels/``; ``http_files``/``wheel_files`` count the same way. ``last_used`` counts
+    entries and bytes by the hour (``AGE_RESOLUTION``) they were last used in: absolute hours,
+    so that tallies of several processes merge without agreeing on what "now" is; the age
+    profile of ``info`` is read from it afterwards.
     """
 
     def __init__(self) -> None:
@@ -68,6 +75,7 @@ class CacheTally:
         self.http_size = 0
         self.wheel_files = 0
         self.wheels_size = 0
+        self.last_used: dict[int, list[int]] = defaultdict(lambda: [0, 0])
 
     def add(self, entry: CacheEntry) -> None:
         """Count ``entry`` in; this runs once per entry of the cache."""
@@ -76,8 +84,12 @@ class CacheTally:
         bucket = self.buckets[entry.kind, layout]
         bucket[0] += 1
         bucket[1] += size
+        last_used = entry.last_used
+        hour = self.last_used[int(last_used // AGE_RESOLUTION)]
+        hour[0] += 1
+        hour[1] += size
         if entry.package is not None:
-            self.projects[entry.package].count(size, entry.version, entry.last_used)
+            self.projects[entry.package].count(size, entry.version, last_used)
         if layout is Layout.HTTP_V2 or layout is Layout.HTTP:
             self.http_files += len(entry.files)
             self.http_size += size
@@ -97,6 +109,10 @@ class CacheTally:
         self.http_size += other.http_size
         self.wheel_files += other.wheel_files
         self.wheels_size += other.wheels_size
+        for when, (count, size) in other.last_used.items():
+            hour = self.last_used[when]
+            hour[0] += count
+            hour[1] += size
 
     def to_wire(self) -> list[Any]:
         """The tally as plain lists and numbers, for msgpack (see ``from_wire``)."""
@@ -110,6 +126,7 @@ class CacheTally:
                 for name, p in self.projects.items()
             ],
             [self.http_files, self.http_size, self.wheel_files, self.wheels_size],
+            [[hour, count, size] for hour, (count, size) in self.last_used.items()],
         ]
 
     @classmethod
@@ -117,7 +134,8 @@ class CacheTally:
         """The tally ``to_wire`` described; malformed input raises ``ValueError``."""
         tally = cls()
         try:
-            buckets, projects, figures = wire
+            buckets, projects, figures, *rest = wire
+            ages = rest[0] if rest else []
             for kind, layout, count, size in buckets:
                 tally.buckets[_KINDS[kind], _LAYOUTS[layout]] = [int(count), int(size)]
             for name, entries, size, versions, oldest, newest in projects:
@@ -128,6 +146,8 @@ class CacheTally:
             http_files, http_size, wheel_files, wheels_size = figures
             tally.http_files, tally.http_size = int(http_files), int(http_size)
             tally.wheel_files, tally.wheels_size = int(wheel_files), int(wheels_size)
+            for hour, count, size in ages:
+                tally.last_used[int(hour)] = [int(count), int(size)]
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"malformed tally: {exc}") from None
         return tally

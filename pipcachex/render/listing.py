@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pipcachex.cache import CacheEntry, Kind
-from pipcachex.listing import InfoResult, ListResult, PackageSummary, Totals
+from pipcachex.listing import AgeBand, InfoResult, ListResult, PackageSummary, Totals
 from pipcachex.pip_runner import ChosenPython
 from pipcachex.render.output import Output
 from pipcachex.render.rows import Column, write_lines, write_records, write_table
@@ -167,6 +167,15 @@ def render_info(output: Output, result: InfoResult) -> None:
                 "by_layout": {k: totals_json(v) for k, v in result.by_layout.items()},
                 "reclaimable_damaged": totals_json(result.damaged),
                 "largest_projects": [package_json(r) for r in result.largest_projects],
+                "age_profile": [
+                    {
+                        "last_used": band.label,
+                        "up_to_days": band.up_to_days,
+                        "entries": band.entries,
+                        "size": band.size,
+                    }
+                    for band in result.age_profile
+                ],
                 "pip_cache_info": {
                     "http_files": figures.http_files,
                     "http_size": figures.http_size,
@@ -185,6 +194,14 @@ def render_info(output: Output, result: InfoResult) -> None:
         output.warn(f"could not read {problem}")
 
 
+AGE_COLUMNS = (
+    Column("Last used"),
+    Column("Entries", right=True),
+    Column("Size", right=True),
+    Column("Share of size"),
+)
+#: The width of the longest bar of the age profile (the band holding the most bytes).
+BAR_WIDTH = 24
 KIND_COLUMNS = (Column("Kind"), Column("Entries", right=True), Column("Size", right=True))
 LAYOUT_COLUMNS = (Column("Layout"), Column("Entries", right=True), Column("Size", right=True))
 
@@ -218,6 +235,19 @@ def _info_text(output: Output, result: InfoResult) -> None:
         write_table(output, KIND_COLUMNS, lambda: _totals_cells(result.by_kind, str))
         output.out.print()
         write_table(output, LAYOUT_COLUMNS, lambda: _totals_cells(result.by_layout, _layout_name))
+    if result.total.entries and result.age_profile:
+        output.out.print()
+        columns = AGE_COLUMNS if output.human else AGE_COLUMNS[:-1]
+        bands = result.age_profile
+        write_table(output, columns, lambda: _age_cells(bands, with_bars=output.human))
+        older = [b for b in bands if b.up_to_days is None or b.up_to_days > 90]
+        entries, size = sum(b.entries for b in older), sum(b.size for b in older)
+        output.out.print(
+            f"Unused for over 3 months: {count_noun(entries, 'entry')}, {format_size(size)} "
+            "(pipcachex purge --older-than 90d)",
+            markup=False,
+            highlight=False,
+        )
     if result.largest_projects:
         output.out.print()
         output.out.print("Largest projects:")
@@ -233,6 +263,20 @@ def _totals_cells(
     return [(name(k), str(t.entries), format_size(t.size)) for k, t in totals.items()]
 
 
+def _age_cells(bands: Sequence[AgeBand], *, with_bars: bool) -> list[tuple[str, ...]]:
+    """Rows of the age profile; on a terminal each with a bar as long as its share of bytes."""
+    total = sum(b.size for b in bands) or 1
+    widest = max((b.size for b in bands), default=0) or 1
+    rows = []
+    for band in bands:
+        cells: tuple[str, ...] = (band.label, str(band.entries), format_size(band.size))
+        if with_bars:
+            bar = "█" * round(BAR_WIDTH * band.size / widest)
+            cells += (f"{bar} {100 * band.size / total:.0f}%".strip(),)
+        rows.append(cells)
+    return rows
+
+
 def _layout_name(layout: str) -> str:
     return f"{layout}/" if layout != "other" else "elsewhere in the cache"
 
@@ -246,4 +290,5 @@ def info_records(result: InfoResult) -> list[tuple[object, ...]]:
     records += [("kind", k, t.entries, t.size) for k, t in result.by_kind.items()]
     records += [("layout", k, t.entries, t.size) for k, t in result.by_layout.items()]
     records += [("project", r.package, r.entries, r.size) for r in result.largest_projects]
+    records += [("last-used", b.label, b.entries, b.size) for b in result.age_profile]
     return records
