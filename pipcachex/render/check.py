@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
-
 from pipcachex.check import CheckResult, Step
 from pipcachex.pip_runner import ChosenPython
 from pipcachex.render.output import Output
+from pipcachex.render.rows import Column, write_table
 from pipcachex.render.tables import (
     entry_json,
+)
+
+CHECK_COLUMNS = (
+    Column("Project"),
+    Column("Step"),
+    Column("Status"),
+    Column("Result", flexible=True),
 )
 
 
@@ -51,16 +57,13 @@ def render_check(output: Output, result: CheckResult) -> None:
     if output.json_mode:
         output.emit_json(check_json(result))
         return
-    table = Table(show_edge=False, header_style="bold")
-    for name in ("Project", "Step", "Status", "Result"):
-        table.add_column(name)
     rows = [(p.spec, s) for p in result.projects for s in p.steps]
     rows.append(("(environment)", result.environment))
-    styles = {"passed": "green", "failed": "red", "network-error": "yellow", "skipped": "dim"}
-    for project, step in rows:
-        status = f"[{styles[step.status.value]}]{step.status.value}[/]"
-        table.add_row(project, step.name, status, step.summary)
-    output.out.print(table)
+    write_table(
+        output,
+        CHECK_COLUMNS,
+        lambda: ((project, step.name, step.status.value, step.summary) for project, step in rows),
+    )
     for project, step in rows:
         if not step.ok and step.output:
             output.err.print(f"--- {project}: {step.name} (pip's output) ---", markup=False)
