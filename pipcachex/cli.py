@@ -562,6 +562,40 @@ def restore_command(
     _run(common, body)
 
 
+@app.command("doctor")
+def doctor_command(
+    pythons: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--python",
+            metavar="PYTHON",
+            help="Interpreter whose pip is checked (repeatable). Default: the one running "
+            "pipcachex, and python3 and python on PATH where they differ.",
+            show_default=False,
+        ),
+    ] = None,
+    cache_dir: CacheDirOption = None,
+    json_mode: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Say why pip's cache is not doing its job, and what to run about it; exit 1 on a failure."""
+    common = Common(cache_dir, None, json_mode, quiet, verbose)
+
+    def body(output: Output) -> int:
+        from pipcachex.doctor import run_doctor
+        from pipcachex.render.doctor import render_doctor
+
+        with output.progress("Checking pips and caches") as bar:
+            report = run_doctor(
+                pythons or (), cache_dir, on_command=output.show_command, on_progress=bar.update
+            )
+        render_doctor(output, report)
+        return EXIT_FAILURE if report.failed else EXIT_OK
+
+    _run(common, body)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
