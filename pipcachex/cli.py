@@ -574,7 +574,15 @@ def doctor_command(
             show_default=False,
         ),
     ] = None,
-    cache_dir: CacheDirOption = None,
+    cache_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--cache-dir",
+            metavar="PATH",
+            help="Cache directory to examine. Default: the caches the pips report using.",
+            show_default=False,
+        ),
+    ] = None,
     json_mode: JsonOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,

@@ -402,8 +402,25 @@ def test_a_legacy_layout_no_pip_here_reads(
     code, document = _doctor(env, current)
     finding = _one(document, "legacy-layout-unused")
     assert finding["level"] == "warn"
+    assert finding["fix"] == f"rm -rf -- {mixed_cache / 'http'}"
     assert "mixed-layouts" not in _codes(document)
     assert code == 0
+    _run_fix(finding["fix"], env)
+    _, document = _doctor(env, current)
+    assert "legacy-layout-unused" not in _codes(document)
+    assert _levels(document)["layouts"] == "ok"
+
+
+def test_cache_dir_examines_a_cache_no_pip_checked_uses(
+    mixed_cache: Path, cache_v2: Path, current: Path, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, PIP_CACHE_DIR=str(cache_v2))
+    code, document = _doctor(env, current, args=("--cache-dir", str(mixed_cache)))
+    assert code == 0
+    assert document["caches"] == [str(mixed_cache)]
+    assert document["pips"][0]["cache_dir"] == str(cache_v2)
+    finding = _one(document, "layouts")
+    assert "No pip checked here uses this cache" in finding["message"]
 
 
 # -- 5. stranded caches -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Each check is a pure function from facts to findings, so every rule is tested wi
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Sequence
 
@@ -160,8 +161,12 @@ def check_layouts(cache: CacheFacts, pips: Sequence[PipFacts]) -> list[Finding]:
 
 
 def legacy_purge_command(root: str) -> str:
-    """The command that removes the legacy ``http/`` layout of the cache at ``root``."""
-    return shlex.join(["pipcachex", "purge", "--layout", "http", "--cache-dir", root])
+    """The command that removes the legacy ``http/`` layout of the cache at ``root``.
+
+    ``purge`` selects by project, kind, age and size, not by layout, so the directory itself is
+    removed: safe, as no pip that reads it is left and pip treats a missing entry as a miss.
+    """
+    return shlex.join(["rm", "-rf", "--", os.path.join(root, "http")])
 
 
 def check_filesystem(cache: CacheFacts) -> list[Finding]:

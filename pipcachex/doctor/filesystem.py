@@ -99,7 +99,8 @@ def parse_mountinfo(text: str) -> tuple[Mount, ...]:
         if not sep or len(fields) < 6 or len(tail) < 2:
             continue
         options = fields[5].split(",") + (tail[2].split(",") if len(tail) > 2 else [])
-        mounts.append(Mount(_unescape(fields[4]), tail[0], _unescape(tail[1]), tuple(options)))
+        unique = tuple(dict.fromkeys(options))  # "rw" is both a mount and a superblock option
+        mounts.append(Mount(_unescape(fields[4]), tail[0], _unescape(tail[1]), unique))
     return tuple(mounts)
 
 
@@ -170,6 +171,7 @@ def ownership_facts(root: Path) -> OwnershipFacts | None:
     uid = geteuid()
     not_owned = not_writable = 0
     examples: list[str] = []
+    named: set[str] = set()
     try:
         root_owner: int | None = os.lstat(root).st_uid
     except OSError:
@@ -191,8 +193,11 @@ def ownership_facts(root: Path) -> OwnershipFacts | None:
             locked = is_dir and not os.access(path, os.W_OK | os.X_OK)
             not_owned += foreign
             not_writable += locked
-            if (foreign or locked) and len(examples) < EXAMPLES:
+            # Name the top of each foreign tree, not every file below it.
+            if (foreign or locked) and len(examples) < EXAMPLES and directory not in named:
                 examples.append(path)
+            if (foreign or locked) and is_dir:
+                named.add(path)
             if is_dir:
                 pending.append(path)
     user, group = _names(uid)
