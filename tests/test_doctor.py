@@ -492,6 +492,47 @@ def test_a_cache_on_a_temporary_file_system(
     assert code == 0
 
 
+@pytest.fixture
+def small_noatime_mount(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MB tmpfs mounted noatime in tmp_path, where this process may mount one."""
+    point = tmp_path / "small"
+    point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "noatime,size=1m", "tmpfs", str(point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
+
+
+def test_a_small_noatime_file_system_and_the_remount_that_fixes_atime(
+    small_noatime_mount: Path, filled_cache_v2: Path, current: Path, tmp_path: Path
+) -> None:
+    cache = copy_tree(filled_cache_v2, small_noatime_mount / "pip")
+    env = _env(tmp_path, PIP_CACHE_DIR=str(cache))
+    code, document = _doctor(env, current)
+    assert code == 1  # less than 256 MB free
+    levels = _levels(document)
+    assert levels["reads-not-recorded"] == "warn"
+    assert levels["low-disk-space"] == "fail"
+    assert levels["temporary-filesystem"] == "warn"
+    noatime = _one(document, "reads-not-recorded")
+    assert noatime["evidence"][1]["where"] == str(small_noatime_mount)
+    assert "noatime" in noatime["evidence"][1]["value"]
+    low = _one(document, "low-disk-space")
+    assert low["fix"] == f"pipcachex purge --max-size 1MB --cache-dir {cache}"
+    _run_fix(noatime["fix"], env)
+    _, document = _doctor(env, current)
+    assert "reads-not-recorded" not in _codes(document)
+    assert "once a day" in _one(document, "reads-recorded")["message"]
+
+
 def test_free_space_is_measured_against_the_cache(
     cache_v2: Path, current: Path, tmp_path: Path
 ) -> None:

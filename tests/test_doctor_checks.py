@@ -392,13 +392,14 @@ def test_noatime_network_and_low_space() -> None:
         (Code.LOW_DISK_SPACE, Level.FAIL),
         (Code.NETWORK_FILESYSTEM, Level.WARN),
     ]
-    assert found[0].fix == "sudo mount -o remount,relatime /srv"
+    assert found[0].fix == "sudo mount -o remount,atime,relatime /srv"
     assert found[1].fix == "pipcachex purge --max-size 1MB --cache-dir /cache"
 
 
 def test_a_cache_larger_than_the_space_left_on_tmpfs() -> None:
     tmpfs = Mount("/dev/shm", "tmpfs", "tmpfs", ("rw",))
     facts = FilesystemFacts(tmpfs, True, LOW_SPACE + 1, 10**12)
+    assert "on every read (strictatime)" in check_filesystem(cache(filesystem=facts))[0].message
     assert fs_codes(facts, size=10**10) == [
         (Code.READS_RECORDED, Level.OK),
         (Code.LOW_DISK_SPACE, Level.WARN),

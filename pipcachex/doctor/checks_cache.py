@@ -20,12 +20,17 @@ LOW_SPACE = 256 * 1000 * 1000
 EXAMPLES = 5
 
 
+def _as_admin(cache: CacheFacts, command: list[str]) -> str:
+    """``command`` for a shell, behind ``sudo`` unless the current user is root already."""
+    owner = cache.ownership
+    return shlex.join(command if owner is not None and owner.uid == 0 else ["sudo", *command])
+
+
 def _chown(cache: CacheFacts) -> str | None:
     owner = cache.ownership
     if owner is None:
         return None
-    command = ["chown", "-R", f"{owner.user}:{owner.group}", cache.root]
-    return shlex.join(command if owner.uid == 0 else ["sudo", *command])
+    return _as_admin(cache, ["chown", "-R", f"{owner.user}:{owner.group}", cache.root])
 
 
 def check_ownership(cache: CacheFacts, pips: Sequence[PipFacts]) -> list[Finding]:
@@ -190,21 +195,20 @@ def check_filesystem(cache: CacheFacts) -> list[Finding]:
                 'This file system records no reads (noatime): "last used" means "written", and '
                 "`purge --older-than` removes what was written before then, used or not.",
                 (Evidence("path", cache.root), *mount_evidence),
-                shlex.join(["sudo", "mount", "-o", "remount,relatime", where])
+                # "relatime" alone leaves a noatime mount noatime: "atime" clears the flag.
+                _as_admin(cache, ["mount", "-o", "remount,atime,relatime", where])
                 if mount is not None
                 else None,
                 cache.root,
             )
         )
     else:
-        options = mount.options if mount is not None else ()
-        meaning = (
-            'at most once a day (relatime): "last used" is right to within a day'
-            if "relatime" in options
-            else 'on every read: "last used" is exact'
-            if "strictatime" in options
-            else "as the file system allows"
-        )
+        if mount is None:
+            meaning = "as the file system allows"
+        elif "relatime" in mount.options:
+            meaning = 'at most once a day (relatime): "last used" is right to within a day'
+        else:
+            meaning = 'on every read (strictatime): "last used" is exact'
         findings.append(
             Finding(
                 Code.READS_RECORDED,
