@@ -8,11 +8,13 @@ condition on disk or in the environment, and is absent where the condition is.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -364,6 +366,89 @@ def test_a_cache_directory_pip_refuses_is_a_failure(
     code, document = _doctor(env, current)
     assert code == 0
     assert "cache-refused" not in _codes(document)
+
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def nobodys_cache(filled_cache_v2: Path) -> Iterator[Path]:
+    """A copy of the v2 cache owned by an unprivileged user, in a directory that user reaches."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv (util-linux) to act as another user")
+    shared = Path(tempfile.mkdtemp(prefix="pipcachex-doctor-"))
+    try:
+        shared.chmod(0o755)
+        cache = copy_tree(filled_cache_v2, shared / "cache")
+        for path in [cache, *cache.rglob("*")]:
+            os.chown(path, NOBODY, NOBODY)
+        yield cache
+    finally:
+        shutil.rmtree(shared)
+
+
+def _python_for_nobody(as_nobody: list[str]) -> str:
+    """A system interpreter with pip the unprivileged user may run (a venv's may be in /root)."""
+    for python in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        probe = [*as_nobody, python, "-m", "pip", "--version"]
+        if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+            return python
+    pytest.skip("no interpreter with pip that an unprivileged user may run")
+
+
+def _doctor_as_nobody(cache: Path) -> tuple[int, dict[str, Any]]:
+    """Run ``pipcachex doctor --json`` as the unprivileged user, with its own pip cache."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") and k != "PYTHONPATH"}
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_CACHE_DIR=str(cache),
+        HOME=str(cache.parent / "home"),
+        PIPCACHEX_MEMO_DIR="",
+        PIPCACHEX_BACKUP_DIR=str(cache.parent / "backups"),
+    )
+    as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    command = [*as_nobody, sys.executable, "-m", "pipcachex", "doctor", "--json"]
+    command += ["--python", _python_for_nobody(as_nobody)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=False, env=env, cwd=cache.parent
+    )
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_a_sudo_pip_left_root_owned_directories_in_a_users_cache(nobodys_cache: Path) -> None:
+    built = next(p for p in sorted((nobodys_cache / "wheels").rglob("*")) if p.is_dir())
+    for path in [built, *built.rglob("*")]:
+        os.chown(path, 0, 0)  # what `sudo pip install` (without -H) leaves behind
+    code, document = _doctor_as_nobody(nobodys_cache)
+    assert code == 1
+    finding = _one(document, "not-owned")
+    assert finding["level"] == "fail"
+    counts = {e["what"]: e["value"] for e in finding["evidence"] if e["what"] != "example"}
+    below = sum(1 for _ in built.rglob("*"))
+    assert counts["not owned by the current user"] == 1 + below
+    assert counts["directories not writable"] == 1 + sum(1 for p in built.rglob("*") if p.is_dir())
+    examples = [e["value"] for e in finding["evidence"] if e["what"] == "example"]
+    assert examples == [str(built)]  # the top of the root-owned tree, not every file below
+    assert finding["fix"] == f"sudo chown -R nobody:nogroup {nobodys_cache}"
+    assert "cache-refused" not in _codes(document)
+
+
+def test_a_cache_directory_created_by_sudo_pip_is_refused_by_the_users_pip(
+    nobodys_cache: Path,
+) -> None:
+    os.chown(nobodys_cache, 0, 0)
+    code, document = _doctor_as_nobody(nobodys_cache)
+    assert code == 1
+    finding = _one(document, "cache-refused")
+    assert "not writable for nobody" in finding["message"]
+    whats = {e["what"]: e["value"] for e in finding["evidence"]}
+    assert whats["owner uid"] == 0
+    assert str(nobodys_cache) in whats["pip warned"]
+    assert finding["fix"] == f"sudo chown -R nobody:nogroup {nobodys_cache}"
+    os.chown(nobodys_cache, NOBODY, NOBODY)  # what the fix does
+    code, document = _doctor_as_nobody(nobodys_cache)
+    assert code == 0, document
+    assert _levels(document)["ownership-ok"] == "ok"
 
 
 # -- 4. layouts ---------------------------------------------------------------------------------

@@ -300,12 +300,13 @@ def owners(**fields: object) -> OwnershipFacts:
 
 
 def test_files_of_another_user_are_counted_and_chowned() -> None:
-    facts = owners(not_owned=3, examples=("/cache/http-v2/a",))
+    facts = owners(not_owned=3, affected=3, examples=("/cache/http-v2/a",))
     [finding] = check_ownership(cache(ownership=facts), [])
     assert (finding.code, finding.level) == (Code.NOT_OWNED, Level.WARN)
     assert finding.fix == "sudo chown -R ada:staff /cache"
     assert [e.value for e in finding.evidence] == [3, 0, "/cache/http-v2/a"]
-    locked = check_ownership(cache(ownership=owners(not_writable=1)), [])
+    assert finding.message.startswith("3 files and directories")
+    locked = check_ownership(cache(ownership=owners(not_writable=1, affected=1)), [])
     assert codes(locked) == [(Code.NOT_OWNED, Level.FAIL)]
 
 

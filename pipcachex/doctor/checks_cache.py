@@ -75,7 +75,7 @@ def check_ownership(cache: CacheFacts, pips: Sequence[PipFacts]) -> list[Finding
             Finding(
                 Code.NOT_OWNED,
                 level,
-                f"{owner.not_owned + owner.not_writable} files and directories in the cache are "
+                f"{owner.affected} files and directories in the cache are "
                 f"not {owner.user}'s (left by a `sudo pip`, for instance): pip cannot store new "
                 "entries in a directory it cannot write, nor replace or remove what is not its "
                 "user's.",

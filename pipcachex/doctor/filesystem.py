@@ -74,6 +74,8 @@ class OwnershipFacts:
     not_owned: int
     not_writable: int
     examples: tuple[str, ...]
+    #: Files and directories either not owned or not writable (each counted once).
+    affected: int = 0
 
 
 def _unescape(field: str) -> str:
@@ -169,7 +171,7 @@ def ownership_facts(root: Path) -> OwnershipFacts | None:
     if geteuid is None:
         return None
     uid = geteuid()
-    not_owned = not_writable = 0
+    not_owned = not_writable = affected = 0
     examples: list[str] = []
     named: set[str] = set()
     try:
@@ -183,8 +185,12 @@ def ownership_facts(root: Path) -> OwnershipFacts | None:
             with scandir_untouched(directory) as listing:
                 items = [(item.name, item.stat(follow_symlinks=False)) for item in listing]
         except OSError:
-            not_writable += 1
-            examples.append(directory)
+            # Unlistable: count it, unless its owner or mode was counted from its parent.
+            if directory not in named:
+                not_writable += 1
+                affected += 1
+                if len(examples) < EXAMPLES:
+                    examples.append(directory)
             continue
         for name, info in items:
             path = os.path.join(directory, name)
@@ -193,6 +199,7 @@ def ownership_facts(root: Path) -> OwnershipFacts | None:
             locked = is_dir and not os.access(path, os.W_OK | os.X_OK)
             not_owned += foreign
             not_writable += locked
+            affected += foreign or locked
             # Name the top of each foreign tree, not every file below it.
             if (foreign or locked) and len(examples) < EXAMPLES and directory not in named:
                 examples.append(path)
@@ -210,6 +217,7 @@ def ownership_facts(root: Path) -> OwnershipFacts | None:
         not_owned,
         not_writable,
         tuple(sorted(examples)[:EXAMPLES]),
+        affected,
     )
 
 
