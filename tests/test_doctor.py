@@ -433,6 +433,20 @@ def test_a_sudo_pip_left_root_owned_directories_in_a_users_cache(nobodys_cache: 
     assert "cache-refused" not in _codes(document)
 
 
+def test_a_directory_the_user_cannot_read_is_named_not_judged(nobodys_cache: Path) -> None:
+    hidden = next(p for p in sorted((nobodys_cache / "http-v2").iterdir()) if p.is_dir())
+    os.chown(hidden, 0, 0)
+    hidden.chmod(0o700)
+    code, document = _doctor_as_nobody(nobodys_cache)
+    assert code == 1  # the directory is not writable either: not-owned fails
+    finding = _one(document, "unreadable")
+    assert finding["level"] == "warn"
+    assert finding["evidence"][0]["value"] == 1
+    assert finding["evidence"][1]["value"].startswith(f"{hidden}: ")
+    assert finding["fix"] == f"sudo chown -R nobody:nogroup {nobodys_cache}"
+    assert _levels(document)["entries-intact"] == "ok"  # what could be read is intact
+
+
 def test_a_cache_directory_created_by_sudo_pip_is_refused_by_the_users_pip(
     nobodys_cache: Path,
 ) -> None:

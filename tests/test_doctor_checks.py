@@ -434,6 +434,15 @@ def test_damaged_entries_and_stale_temp_files() -> None:
     assert {f.fix for f in found} == {"pipcachex verify --fix --cache-dir /cache"}
 
 
+def test_unreadable_directories_are_named_and_the_rest_still_judged() -> None:
+    owner = OwnershipFacts(1000, "ada", "staff", True, 1000, 1, 1, (), 1)
+    unreadable = ("/cache/wheels/ab: Permission denied",)
+    found = check_entries(cache(unreadable=unreadable, ownership=owner))
+    assert codes(found) == [(Code.UNREADABLE, Level.WARN), (Code.ENTRIES_INTACT, Level.OK)]
+    assert found[0].evidence[1].value == "/cache/wheels/ab: Permission denied"
+    assert found[0].fix == "sudo chown -R ada:staff /cache"
+
+
 def test_intact_and_missing_caches() -> None:
     assert codes(check_entries(cache())) == [(Code.ENTRIES_INTACT, Level.OK)]
     assert codes(check_entries(CacheFacts(ROOT, False))) == [(Code.CACHE_MISSING, Level.OK)]

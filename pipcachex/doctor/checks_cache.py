@@ -322,6 +322,21 @@ def check_entries(cache: CacheFacts) -> list[Finding]:
         ]
     fix = shlex.join(["pipcachex", "verify", "--fix", "--cache-dir", cache.root])
     findings: list[Finding] = []
+    if cache.unreadable:
+        findings.append(
+            Finding(
+                Code.UNREADABLE,
+                Level.WARN,
+                f"{len(cache.unreadable)} directories of the cache cannot be read, so what they "
+                "hold was not checked (and pip cannot use it either).",
+                (
+                    Evidence("unreadable", len(cache.unreadable), cache.root),
+                    *(Evidence("example", text) for text in cache.unreadable[:EXAMPLES]),
+                ),
+                _chown(cache),
+                cache.root,
+            )
+        )
     if cache.damaged:
         findings.append(
             Finding(
@@ -354,12 +369,12 @@ def check_entries(cache: CacheFacts) -> list[Finding]:
                 cache.root,
             )
         )
-    if not findings:
+    if not cache.damaged and not cache.stale:
         findings.append(
             Finding(
                 Code.ENTRIES_INTACT,
                 Level.OK,
-                f"All {cache.entries} entries pass verify's fast checks.",
+                f"All {cache.entries} entries read pass verify's fast checks.",
                 (Evidence("entries", cache.entries, cache.root),),
                 cache_dir=cache.root,
             )

@@ -71,11 +71,10 @@ class EntryProblem:
 
 @dataclass(frozen=True)
 class CacheFacts:
-    """One cache directory: who uses it, what it holds, what it is on."""
+    """One cache directory: what it holds, who owns it, what it is on."""
 
     root: str
     exists: bool
-    used_by: tuple[str, ...] = ()
     entries: int = 0
     total_size: int = 0
     layouts: tuple[LayoutUse, ...] = ()

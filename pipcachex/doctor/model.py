@@ -49,6 +49,7 @@ class Code(str, enum.Enum):
     ENTRIES_INTACT = "entries-intact"
     DAMAGED_ENTRIES = "damaged-entries"
     STALE_TEMP_FILES = "stale-temp-files"
+    UNREADABLE = "unreadable"
     PIPCACHEX_FILES = "pipcachex-files"
 
 

@@ -90,16 +90,11 @@ def gather_pip(runner: PipRunner) -> PipFacts:
     )
 
 
-def gather_cache(
-    root: str, pips: Sequence[PipFacts], on_progress: ProgressCallback | None = None
-) -> CacheFacts:
+def gather_cache(root: str, on_progress: ProgressCallback | None = None) -> CacheFacts:
     """Scan one cache (verify's fast checks) and look at its owners and file system."""
-    used_by = tuple(
-        p.python for p in pips if p.cache_location and same_path(p.cache_location, root)
-    )
     path = Path(root)
     if not path.is_dir():
-        return CacheFacts(root, False, used_by)
+        return CacheFacts(root, False)
     ownership = ownership_facts(path)
     filesystem = filesystem_facts(path)
     try:
@@ -109,7 +104,6 @@ def gather_cache(
         return CacheFacts(
             root,
             True,
-            used_by,
             unreadable=(exc.message,),
             ownership=ownership,
             filesystem=filesystem,
@@ -127,7 +121,6 @@ def gather_cache(
     return CacheFacts(
         root,
         True,
-        used_by,
         entries=len(scan.entries),
         total_size=scan.total_size,
         layouts=layouts,
@@ -193,7 +186,7 @@ def run_doctor(
     for root in wanted:
         if not any(same_path(root, seen) for seen in roots):
             roots.append(root)
-    caches = [gather_cache(root, pips, on_progress) for root in roots]
+    caches = [gather_cache(root, on_progress) for root in roots]
     in_use = [*roots, *(p.cache_location for p in pips if p.cache_location is not None)]
     candidates = gather_candidates(os.environ, in_use)
 
