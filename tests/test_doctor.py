@@ -477,7 +477,7 @@ def test_an_old_and_a_new_pip_sharing_a_mixed_cache(
     mixed_cache: Path, current: Path, legacy: Path, tmp_path: Path
 ) -> None:
     env = _env(tmp_path, PIP_CACHE_DIR=str(mixed_cache))
-    code, document = _doctor(env, current, legacy)
+    code, document = _doctor(env, current, legacy, current)
     assert [p["http_layout"] for p in document["pips"]] == ["http-v2", "http"]
     finding = _one(document, "mixed-layouts")
     assert finding["level"] == "warn"

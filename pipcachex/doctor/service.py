@@ -174,7 +174,11 @@ def run_doctor(
     With ``cache_dir`` that directory is the one examined, whichever the pips use.
     A ``python`` that is not an interpreter is a usage error (``PipRunner``).
     """
-    runners = [PipRunner(python=p, on_command=on_command) for p in pythons or default_pythons()]
+    runners: list[PipRunner] = []
+    for python in pythons or default_pythons():
+        runner = PipRunner(python=python, on_command=on_command)
+        if all(_identity(runner.python) != _identity(r.python) for r in runners):
+            runners.append(runner)  # the same interpreter given twice is checked once
     own = gather_own_files()
     pips = [gather_pip(runner) for runner in runners]
     roots: list[str] = []
