@@ -148,7 +148,9 @@ def copy_tree(src: Path, dest: Path) -> Path:
 
 
 def venv_python(venv: Path) -> Path:
-    """The interpreter of a venv made by :func:`make_venv`."""
+    """The interpreter of a venv made by :func:`make_venv` (``Scripts\\python.exe`` on Windows)."""
+    if sys.platform == "win32":
+        return venv / "Scripts" / "python.exe"
     return venv / "bin" / "python"
 
 

@@ -298,7 +298,7 @@ def test_venvs_with_and_without_pip(
         result = _run([str(venv_python(venv)), "-m", "pip", "--version"], pip_env())
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith(f"pip {version} from ")
-        assert f".test-pips/{which}/pip" in result.stdout
+        assert str(Path(".test-pips", which, "pip")) in result.stdout
     result = _run([str(venv_python(venv_without_pip)), "-m", "pip", "--version"], pip_env())
     assert result.returncode != 0 and "No module named pip" in result.stderr
 
