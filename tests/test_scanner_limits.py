@@ -66,7 +66,9 @@ def shared_tmp() -> Iterator[Path]:
     shutil.rmtree(path)
 
 
-def test_unreadable_files_are_damaged_not_fatal(filled_cache_v2: Path, shared_tmp: Path) -> None:
+def test_unreadable_files_are_unreadable_not_damaged_nor_fatal(
+    filled_cache_v2: Path, shared_tmp: Path
+) -> None:
     cache = shared_tmp / "cache"
     shutil.copytree(filled_cache_v2, cache, copy_function=shutil.copy2)
     for path in [cache, *cache.rglob("*")]:
@@ -89,10 +91,12 @@ def test_unreadable_files_are_damaged_not_fatal(filled_cache_v2: Path, shared_tm
     )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    (damaged,) = entries_by(document, kind="damaged")
-    assert str(locked) in damaged["paths"]
-    assert "cannot be read" in damaged["problem"]
-    assert damaged["package"] is None
+    assert entries_by(document, kind="damaged") == []
+    (unreadable,) = [e for e in document["entries"] if e["problem_code"] == "unreadable"]
+    assert unreadable["kind"] == "unknown"
+    assert str(locked) in unreadable["paths"]
+    assert "cannot be read" in unreadable["problem"]
+    assert unreadable["package"] is None
     assert len(document["entries"]) > 10
 
 
