@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -24,6 +25,7 @@ from typing import Any, Literal, Protocol
 import cachefactory
 import packages
 import pytest
+import unprivileged
 from index_server import IndexServer, ServeOptions
 
 from pipcachex.cache import readers
@@ -436,3 +438,30 @@ def venv_with_pip(tmp_path: Path) -> Callable[[PipName], Path]:
 def venv_without_pip(tmp_path: Path) -> Path:
     """A fresh venv in which ``python -m pip`` does not exist."""
     return make_venv(tmp_path / "venv-no-pip", None)
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A directory another (unprivileged) user can reach, unlike pytest's private tmp_path."""
+    path = Path(tempfile.mkdtemp(prefix="pipcachex-shared-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture(scope="session")
+def unprivileged_runner() -> Iterator[unprivileged.Runner]:
+    """Runs pipcachex as a user whom permission bits stop (``nobody`` when the suite is root).
+
+    It works from a readable copy of pipcachex and its dependencies, so the checkout may lie
+    under a directory of mode 0700; skips, saying why, when no such user can run Python here.
+    """
+    copy_dir = Path(tempfile.mkdtemp(prefix="pipcachex-runtime-"))
+    copy_dir.chmod(0o755)
+    try:
+        found = unprivileged.runner(copy_dir)
+        if isinstance(found, str):
+            pytest.skip(found)
+        yield found
+    finally:
+        shutil.rmtree(copy_dir)

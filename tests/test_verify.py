@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from cli_helpers import invoke
 from conftest import PipName, PipRunner
 from index_server import IndexServer
+from unprivileged import SOMEONE_ELSE, Runner
 
 ALPHA_WHEEL = "alpha_pkg-2.0-py3-none-any.whl"
 BETA_WHEEL = "Beta_Pkg-0.5-py3-none-any.whl"
@@ -587,3 +589,55 @@ def test_fix_quiet_prints_no_table(cache_v2: Path, index: IndexServer) -> None:
     assert result.exit_code == 0, result.stderr
     assert (result.stdout, result.stderr) == ("", "")
     assert not body.exists()
+
+
+@pytest.mark.parametrize("how", ["mode-0000", "another-owner"])
+def test_unreadable_entries_are_reported_and_never_removed(
+    filled_cache_mixed: Path, shared_tmp: Path, unprivileged_runner: Runner, how: str
+) -> None:
+    """A shared cache: what this user cannot read is reported, and no fix or purge removes it."""
+    if how == "another-owner" and os.geteuid() != 0:
+        pytest.skip("files of another owner can only be made by root (os.chown)")
+    cache = shared_tmp / "cache"
+    shutil.copytree(filled_cache_mixed, cache, copy_function=shutil.copy2)
+    for path in [cache, *cache.rglob("*")]:
+        # Group- and world-writable, as a shared cache is: removing would succeed if tried.
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    body = next(p for p in (cache / "http-v2").rglob("*.body") if p.stat().st_size > 1000)
+    legacy = next(p for p in (cache / "http").rglob("*") if p.is_file())
+    wheel = next(_built_wheel_dir(cache, "gamma").glob("*.whl"))
+    directory = _built_wheel_dir(cache, "delta")
+    locked = [body, legacy, wheel, directory]
+    for path in locked:
+        if how == "another-owner":
+            os.chown(path, SOMEONE_ELSE, SOMEONE_ELSE)
+            path.chmod(0o700 if path.is_dir() else 0o600)
+        else:
+            path.chmod(0o000)
+
+    def run(*args: str) -> tuple[int, dict[str, Any]]:
+        result = unprivileged_runner.run([*args, "--json", "--cache-dir", str(cache)], shared_tmp)
+        return result.returncode, json.loads(result.stdout)
+
+    try:
+        code, document = run("verify", "--fix", "--yes")
+        assert code == 1, document
+        reported = {p["path"]: p for p in document["problems"]}
+        # The scanner reads a built wheel's name, not its bytes: it stays a built wheel.
+        kinds = {body: "unknown", legacy: "unknown", wheel: "built-wheel", directory: "unknown"}
+        for path, kind in kinds.items():
+            problem = reported[str(path)]
+            assert (problem["code"], problem["fixed"]) == ("unreadable", False), problem
+            assert problem["entry"]["kind"] == kind
+            assert "cannot be read" in problem["problem"]
+        assert [p for p in document["problems"] if p["code"] != "unreadable"] == []
+        assert all(os.path.lexists(path) for path in locked)
+
+        code, purged = run("purge", "--kind", "damaged", "--yes")
+        assert code == 0, purged
+        assert all(os.path.lexists(path) for path in locked)
+        code, listed = run("list", "--kind", "damaged")
+        assert (code, listed["entries"]) == (0, [])
+    finally:
+        for path in locked:
+            path.chmod(0o777 if path.is_dir() else 0o666)

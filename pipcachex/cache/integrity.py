@@ -15,6 +15,7 @@ import gzip
 import io
 import json
 import lzma
+import os
 import tarfile
 import zipfile
 import zlib
@@ -71,7 +72,10 @@ def find_damage(entry: CacheEntry, *, deep: bool = False) -> Finding | None:
     if entry.kind is Kind.DAMAGED:
         return Finding(entry, _culprit(entry), entry.problem or _DAMAGED)
     if entry.problem is not None and entry.problem.code is ProblemCode.UNREADABLE:
-        return Finding(entry, entry.path, entry.problem)
+        # The scanner does not say which of the files it could not read: the first one that
+        # this user may not read is the one to show.
+        unreadable = (f.path for f in entry.files if not os.access(f.path, os.R_OK))
+        return Finding(entry, next(unreadable, entry.path), entry.problem)
     if entry.busy or entry.kind in (Kind.UNKNOWN, Kind.PIP_STATE):
         return None
     try:
