@@ -82,7 +82,7 @@ class Runner:
         if self.uid is None:
             return command
         setpriv = shutil.which("setpriv")
-        assert setpriv, "setpriv (util-linux) is needed to drop root for this test"
+        assert setpriv is not None, "runner() checks for setpriv"
         return [setpriv, f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", *command]
 
     def env(self) -> dict[str, str]:
@@ -108,6 +108,8 @@ def runner(copy_dir: Path) -> Runner | str:
     """
     if os.geteuid() != 0:
         return Runner(None, sys.executable, None)
+    if shutil.which("setpriv") is None:
+        return "needs setpriv (util-linux) to drop root"
     python = os.path.realpath(sys.executable)
     copied = Runner(NOBODY, python, str(copy_runtime(copy_dir)))
     probe = copied.run(["--help"], cwd=copy_dir)
