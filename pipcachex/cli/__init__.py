@@ -15,6 +15,7 @@ import typer
 from pipcachex import __version__
 from pipcachex.cli.backup import backup_command, backups_command, restore_command
 from pipcachex.cli.check import check_command
+from pipcachex.cli.doctor import doctor_command
 from pipcachex.cli.help import PipcachexCommand, examples
 from pipcachex.cli.listing import dir_command, info_command, list_command
 from pipcachex.cli.purge import purge_command
@@ -84,6 +85,10 @@ _COMMANDS = {
     ),
     "verify": (verify_command, ("pipcachex verify", "pipcachex verify --deep --fix --yes")),
     "check": (check_command, ("pipcachex check requests", 'pipcachex check "numpy<2" --reinstall')),
+    "doctor": (
+        doctor_command,
+        ("pipcachex doctor", "pipcachex doctor --python python3.10 --python python3.13 --json"),
+    ),
     "backup": (
         backup_command,
         (

@@ -104,7 +104,10 @@ def entry_cells(entry: CacheEntry, now: float) -> tuple[str, ...]:
         entry.layout.value,
         format_size(entry.size),
         format_age(entry.last_used, now=now) + " ago",
-        entry.problem or entry.filename or _DESCRIPTIONS.get(entry.kind) or entry.name,
+        (entry.problem and entry.problem.message)
+        or entry.filename
+        or _DESCRIPTIONS.get(entry.kind)
+        or entry.name,
     )
 
 
@@ -120,7 +123,7 @@ def entry_record(entry: CacheEntry) -> tuple[object, ...]:
         iso_utc(entry.created),
         iso_utc(entry.last_used),
         entry.path,
-        entry.problem,
+        entry.problem and entry.problem.message,
         "true" if entry.busy else "false",
     )
 
