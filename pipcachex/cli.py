@@ -562,6 +562,75 @@ def restore_command(
     _run(common, body)
 
 
+@app.command("export")
+def export_command(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR",
+            help="Directory to write the distributions into (created if missing; "
+            "never inside the cache).",
+            show_default=False,
+        ),
+    ],
+    specs: SpecsArgument = None,
+    kind: KindOption = None,
+    older_than: OlderThanOption = None,
+    larger_than: LargerThanOption = None,
+    index: Annotated[
+        bool,
+        typer.Option(
+            "--index",
+            help="Also write a simple index in DIR/simple "
+            "(pip install --index-url file://DIR/simple ...).",
+        ),
+    ] = False,
+    copy: Annotated[
+        bool,
+        typer.Option(
+            "--copy",
+            help="Always write real copies; by default a download the cache holds as a file "
+            "of its own is cloned (reflink) or hard-linked when DIR is on the same file system.",
+        ),
+    ] = False,
+    dry_run: DryRunOption = False,
+    cache_dir: CacheDirOption = None,
+    python: PythonOption = None,
+    json_mode: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Write the cached distributions into DIR, proven whole, for pip --no-index --find-links."""
+    common = Common(cache_dir, python, json_mode, quiet, verbose)
+
+    def body(output: Output) -> int:
+        from pipcachex.cache import scan_cache
+        from pipcachex.export import check_directory, export_cache
+        from pipcachex.render.export import render_export
+
+        selection = _selection(specs, kind, older_than, larger_than)
+        target = _target(common, output)
+        check_directory(directory, target.root)
+        _warn_if_reads_leave_no_trace(output, target, older_than)
+        with output.progress("Scanning cache") as bar:
+            scan = scan_cache(target.root, on_progress=bar.update)
+        output.details(scan.worker_trouble)
+        with output.progress("Exporting") as bar:
+            result = export_cache(
+                scan,
+                directory,
+                selection,
+                dry_run=dry_run,
+                copy=copy,
+                index=index,
+                on_progress=bar.update,
+            )
+        render_export(output, result)
+        return EXIT_OK if result.ok else EXIT_FAILURE
+
+    _run(common, body)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
