@@ -82,10 +82,8 @@ def record_files(directory: Path, items: Iterable[Exported]) -> dict[str, dict[s
             "yanked": item.yanked,
         }
     files = {name: row for name, row in files.items() if (directory / name).is_file()}
-    with atomic_output(directory / RECORD_NAME) as handle:
-        publishable(handle.fileno())
-        document = {"schema": 1, "files": dict(sorted(files.items()))}
-        handle.write(json.dumps(document, indent=1).encode())
+    document = {"schema": 1, "files": dict(sorted(files.items()))}
+    _write(directory / RECORD_NAME, json.dumps(document, indent=1) + "\n")
     return files
 
 

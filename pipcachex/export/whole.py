@@ -126,9 +126,9 @@ def _check_zip(handle: BinaryIO, filename: str, *, wheel: bool) -> Soundness:
     handle.seek(0)
     try:
         with zipfile.ZipFile(handle) as archive:
-            bad = archive.testzip()
+            bad = _corrupt_member(archive)
             if bad is not None:
-                return Soundness(digest, size, f"{what} member {bad!r} is corrupt (CRC mismatch)")
+                return Soundness(digest, size, f"{what} member {bad}")
             metadata = _zip_metadata(archive, wheel)
     except _ERRORS as exc:
         return Soundness(digest, size, f"{what} is not a readable zip archive ({exc})")
@@ -138,6 +138,18 @@ def _check_zip(handle: BinaryIO, filename: str, *, wheel: bool) -> Soundness:
         return Soundness(digest, size)
     problem = _names_match(metadata, filename) if wheel else None
     return Soundness(digest, size, problem, _requires_python(metadata))
+
+
+def _corrupt_member(archive: zipfile.ZipFile) -> str | None:
+    """Read every member to its end (zipfile checks the CRC there); say which one fails."""
+    for info in archive.infolist():
+        try:
+            with archive.open(info) as member:
+                while member.read(CHUNK):
+                    pass
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            return f"{info.filename!r} is corrupt ({exc})"
+    return None
 
 
 def _zip_metadata(archive: zipfile.ZipFile, wheel: bool) -> str | None:
