@@ -12,13 +12,14 @@ digest: they can only confirm a name.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
+import re
 import urllib.parse
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -28,6 +29,7 @@ from pipcachex.cache.fileio import open_untouched, window
 from pipcachex.cache.httpmeta import RecordError, read_record
 from pipcachex.cache.identify import decoded_page, parse_distribution_filename
 
+_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
 _PAGE_LIMIT = 256 * 1024 * 1024
 """Pages are read whole; the largest project pages on PyPI are tens of MB of JSON."""
 
@@ -74,14 +76,21 @@ def cache_key(url: str) -> str | None:
     return hashlib.sha224(normalised.encode()).hexdigest()
 
 
-def gather_knowledge(entries: Iterable[CacheEntry]) -> Knowledge:
-    """Read every index page and ``origin.json`` among ``entries`` (unreadable ones are skipped)."""
+def gather_knowledge(
+    entries: Iterable[CacheEntry], projects: Container[str | None] | None = None
+) -> Knowledge:
+    """Read every index page and ``origin.json`` among ``entries`` (unreadable ones are skipped).
+
+    With ``projects``, only the pages and built wheels of those projects (and of none known).
+    """
     by_key: dict[str, Link] = {}
     by_sha256: dict[str, Link] = {}
     by_filename: dict[str, list[Link]] = defaultdict(list)
     pages: list[Link] = []
     origins: list[Link] = []
     for entry in entries:
+        if projects is not None and entry.package is not None and entry.package not in projects:
+            continue
         if entry.kind is Kind.INDEX_PAGE and entry.problem is None:
             pages += page_links(entry)
         elif entry.kind is Kind.BUILT_WHEEL:
@@ -121,7 +130,7 @@ def page_links(entry: CacheEntry) -> list[Link]:
         return []
     content_type = (record.header("content-type") or "").lower()
     links = _json_links(text) if "json" in content_type else _html_links(text)
-    return [link for link in links if parse_distribution_filename(link.filename) is not None]
+    return [link for link in links if link.filename.endswith(_SUFFIXES)]
 
 
 def _json_links(text: str) -> list[Link]:
@@ -158,51 +167,40 @@ def _yank_reason(value: Any) -> str | None:
     return None
 
 
-class _AnchorParser(HTMLParser):
-    """Collects the anchors of a PEP 503 page: href, data attributes and text."""
+_ANCHOR = re.compile(r"<a\s([^>]*)>(.*?)</a\s*>", re.IGNORECASE | re.DOTALL)
+_ATTRIBUTE = re.compile(
+    r"""([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?"""
+)
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.anchors: list[tuple[dict[str, str | None], str]] = []
-        self._open: dict[str, str | None] | None = None
-        self._text: list[str] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        """An ``<a>`` starts collecting text."""
-        if tag == "a":
-            self._open, self._text = dict(attrs), []
-
-    def handle_data(self, data: str) -> None:
-        """Text inside an open anchor."""
-        if self._open is not None:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        """``</a>`` finishes the anchor."""
-        if tag == "a" and self._open is not None:
-            self.anchors.append((self._open, "".join(self._text).strip()))
-            self._open = None
+def _attributes(text: str) -> dict[str, str]:
+    """An anchor's attributes, names lower-cased and values unescaped (``&gt;`` is ``>``)."""
+    found: dict[str, str] = {}
+    for match in _ATTRIBUTE.finditer(text):
+        value = next((v for v in match.groups()[1:] if v is not None), "")
+        found.setdefault(match.group(1).lower(), html.unescape(value))
+    return found
 
 
 def _html_links(text: str) -> list[Link]:
-    parser = _AnchorParser()
-    parser.feed(text)
-    parser.close()
+    # A regular expression rather than html.parser: pages of popular projects hold thousands
+    # of anchors, and PEP 503 pages are machine-written, one flat anchor per file.
     links: list[Link] = []
-    for attrs, label in parser.anchors:
+    for match in _ANCHOR.finditer(text):
+        attrs = _attributes(match.group(1))
+        label = html.unescape(re.sub(r"<[^>]*>", "", match.group(2))).strip()
         href = attrs.get("href") or ""
         url, _, fragment = href.partition("#")
         filename = urllib.parse.unquote(url.rstrip("/").rsplit("/", 1)[-1]) or label
         fragments = urllib.parse.parse_qs(fragment)
         sha256 = fragments.get("sha256", [None])[0]
-        yanked = attrs.get("data-yanked")
         links.append(
             Link(
                 filename=filename,
                 url=url,
                 sha256=sha256.lower() if sha256 else None,
                 requires_python=attrs.get("data-requires-python") or None,
-                yanked=None if "data-yanked" not in attrs else (yanked or ""),
+                yanked=attrs.get("data-yanked"),
             )
         )
     return links

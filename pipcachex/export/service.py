@@ -69,7 +69,6 @@ def export_cache(
 ) -> ExportResult:
     """Export the selected distributions of ``scan`` into ``directory`` (see the module doc)."""
     target = check_directory(directory, scan.root)
-    knowledge = gather_knowledge(scan.entries)
     sources: list[Source] = []
     skipped: list[Skipped] = []
     for entry in scan.entries:
@@ -79,6 +78,9 @@ def export_cache(
         sources += found
         if unusable is not None:
             skipped.append(Skipped(entry, unusable.path, unusable.filename, unusable.problem))
+    # Only the pages of the projects being exported are read (plus pages nobody could name).
+    projects: set[str | None] = {source.entry.package for source in sources}
+    knowledge = gather_knowledge(scan.entries, projects)
     candidates: list[_Candidate] = []
     for done, source in enumerate(sources, 1):
         checked = _check(source, knowledge)

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from pipcachex.cache import CacheEntry, Kind, Layout
+from pipcachex.cache.attribute import SMALL_RECORD_BYTES
 from pipcachex.cache.fileio import open_untouched, read_untouched, untouched_descriptor, window
-from pipcachex.cache.httpmeta import HttpRecord, RecordError, read_record
+from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record, read_record
 from pipcachex.cache.identify import classify_content_type, parse_distribution_filename
 from pipcachex.cache.wheels import STALE_BUILD
 from pipcachex.export.whole import TAR_MAGIC, sdist_suffix
@@ -82,6 +83,8 @@ def _wheel_sources(entry: CacheEntry) -> list[Source]:
 
 def _read_record(entry: CacheEntry) -> HttpRecord:
     meta = next(f for f in entry.files if f.path == entry.path)
+    if entry.layout is Layout.HTTP_V2 and meta.size <= SMALL_RECORD_BYTES:
+        return parse_small_record(read_untouched(meta.path, meta.size))
     with open_untouched(meta.path) as handle:
         return read_record(handle, meta.size)
 
