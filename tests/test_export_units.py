@@ -284,3 +284,77 @@ def test_hard_link_where_the_file_system_allows(tmp_path: Path) -> None:
     copied = export_cache(scan_cache(cache), tmp_path / "copies", Selection(), copy=True)
     assert copied.written[0].method is Method.COPY
     assert not os.path.samefile(tmp_path / "copies" / ALPHA.filename, wheel)
+
+
+def test_a_page_with_absolute_urls_names_the_entry_and_its_requires_python_reaches_the_index(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    url = "https://files.example/packages/ab/alpha_pkg-1.0-py3-none-any.whl"
+    cachefactory.write_http_v2_entry(cache, url, WHEEL, cachefactory.file_headers(WHEEL))
+    legacy_url = "https://files.example/packages/cd/gamma-1.2.3.tar.gz"
+    cachefactory.write_legacy_http_entry(cache, legacy_url, SDIST, cachefactory.file_headers(SDIST))
+    document = {
+        "meta": {"api-version": "1.1"},
+        "name": "alpha-pkg",
+        "files": [
+            {
+                "filename": ALPHA.filename,
+                "url": url,
+                "hashes": {"sha256": hashlib.sha256(WHEEL).hexdigest()},
+                "requires-python": ">=3.9",
+            }
+        ],
+    }
+    _page(
+        cache,
+        "https://i.example/simple/alpha-pkg/",
+        json.dumps(document).encode(),
+        cachefactory.JSON_PAGE_TYPE,
+    )
+    gamma_page = (
+        f'<a href="{legacy_url}#sha256={hashlib.sha256(SDIST).hexdigest()}" '
+        f'data-requires-python="&lt;4">{GAMMA.filename}</a>'
+    ).encode()
+    _page(cache, "https://i.example/simple/gamma/", gamma_page, "text/html", legacy=True)
+    out = tmp_path / "out"
+    result = export_cache(scan_cache(cache), out, Selection(), index=True)
+    assert result.ok, result.skipped
+    by_name = {item.filename: item for item in result.written}
+    assert set(by_name) == {ALPHA.filename, GAMMA.filename}
+    assert by_name[GAMMA.filename].method is Method.COPY  # a legacy body is copied out
+    assert {item.verified_by for item in result.written} == {"index page"}
+    alpha_page = (out / "simple" / "alpha-pkg" / "index.html").read_text()
+    assert 'data-requires-python="&gt;=3.9"' in alpha_page
+    gamma_json = json.loads((out / "simple" / "gamma" / "index.json").read_text())
+    assert gamma_json["files"][0]["requires-python"] == "<4"
+    root = json.loads((out / "simple" / "index.json").read_text())
+    assert root["projects"] == [{"name": "alpha-pkg"}, {"name": "gamma"}]
+    # The record keeps what the pages said after they have left the cache.
+    cachefactory.http_entry_path(cache, "https://i.example/simple/alpha-pkg/").unlink()
+    again = export_cache(scan_cache(cache), out, Selection(), index=True)
+    assert again.written == () and len(again.present) == 2
+    assert (
+        'data-requires-python="&gt;=3.9"'
+        in (out / "simple" / "alpha-pkg" / "index.html").read_text()
+    )
+
+
+def test_a_body_whose_bytes_the_page_does_not_give_is_skipped_by_its_url(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    url = "https://files.example/packages/ab/alpha_pkg-1.0-py3-none-any.whl"
+    cachefactory.write_http_v2_entry(cache, url, WHEEL, cachefactory.file_headers(WHEEL))
+    document = {
+        "name": "alpha-pkg",
+        "files": [{"filename": ALPHA.filename, "url": url, "hashes": {"sha256": "ee" * 32}}],
+    }
+    _page(
+        cache,
+        "https://i.example/simple/alpha-pkg/",
+        json.dumps(document).encode(),
+        cachefactory.JSON_PAGE_TYPE,
+    )
+    result = export_cache(scan_cache(cache), tmp_path / "out", Selection())
+    assert [item.filename for item in result.skipped] == [ALPHA.filename]
+    assert "does not match" in result.skipped[0].problem
+    assert not (tmp_path / "out" / ALPHA.filename).exists()

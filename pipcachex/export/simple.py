@@ -74,12 +74,17 @@ def record_files(directory: Path, items: Iterable[Exported]) -> dict[str, dict[s
         stamp = _stamp(directory / item.filename)
         if stamp is None:
             continue
+        before = files.get(item.filename, {})
+        # The same file exported again after its index page left the cache: keep what the
+        # page said about it then.
+        same = before.get("sha256") == item.sha256
         files[item.filename] = {
             "sha256": item.sha256,
             "size": stamp[0],
             "mtime_ns": stamp[1],
-            "requires_python": item.requires_python,
-            "yanked": item.yanked,
+            "requires_python": item.requires_python
+            or (before.get("requires_python") if same else None),
+            "yanked": item.yanked if item.yanked is not None or not same else before.get("yanked"),
         }
     files = {name: row for name, row in files.items() if (directory / name).is_file()}
     document = {"schema": 1, "files": dict(sorted(files.items()))}

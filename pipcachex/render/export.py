@@ -77,20 +77,23 @@ def render_export(output: Output, result: ExportResult) -> None:
         return
     if result.written and output.verbose:
         output.out.print(_files_table(result))
+    # Each of these makes the exit code 1, so each is said even under --quiet.
     for item in result.skipped:
-        output.warn(f"not exported: {item.filename or item.path}: {item.problem} ({item.path})")
+        output.error(f"not exported: {item.filename or item.path}: {item.problem} ({item.path})")
     for clash in result.clashes:
-        output.warn(
+        output.error(
             f"two different files are named {clash.filename}: wrote the newer "
             f"({clash.written.source}, sha256 {clash.written.sha256[:16]}...), "
             f"left out {clash.other.source} (sha256 {clash.other.sha256[:16]}...)"
         )
     for conflict in result.conflicts:
-        output.warn(
+        output.error(
             f"not replaced: {result.directory / conflict.filename} already holds other bytes "
             f"(sha256 {conflict.existing_sha256[:16]}..., the cache has "
             f"{conflict.wanted.sha256[:16]}...)"
         )
+    if output.quiet:
+        return
     verb = "Would write" if result.dry_run else "Wrote"
     methods = _methods(result.written)
     summary = (
