@@ -20,6 +20,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from pipcachex.atomic import fsync_directory
 from pipcachex.cache import CacheScan
 from pipcachex.cache.fileio import open_untouched
 from pipcachex.cache.identify import parse_distribution_filename
@@ -230,6 +231,7 @@ def _place(
     written: list[Exported] = []
     present: list[Exported] = []
     conflicts: list[Conflict] = []
+    wrote = False
     for candidate in chosen:
         item = candidate.exported
         existing = _existing_sha256(target / item.filename, candidate)
@@ -244,10 +246,13 @@ def _place(
                 ) from None
         if existing is None:
             written.append(item)
+            wrote = wrote or not dry_run
         elif existing == item.sha256:
             present.append(item)
         else:
             conflicts.append(Conflict(item.filename, existing, item))
+    if wrote:
+        fsync_directory(target)  # the new names survive a crash, not only the bytes
     return written, present, conflicts
 
 
