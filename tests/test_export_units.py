@@ -358,3 +358,16 @@ def test_a_body_whose_bytes_the_page_does_not_give_is_skipped_by_its_url(tmp_pat
     assert [item.filename for item in result.skipped] == [ALPHA.filename]
     assert "does not match" in result.skipped[0].problem
     assert not (tmp_path / "out" / ALPHA.filename).exists()
+
+
+def test_a_dry_run_checks_everything_and_writes_nothing(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _built_wheel(cache, "https://a.example/alpha-1.0.tar.gz", WHEEL, 60)
+    broken = _built_wheel(cache, "https://b.example/alpha-1.0.tar.gz", WHEEL[:-40], 30)
+    out = tmp_path / "out"
+    result = export_cache(scan_cache(cache), out, Selection(), dry_run=True, index=True)
+    assert [item.filename for item in result.written] == [ALPHA.filename]
+    assert result.written[0].method is None
+    assert [item.path for item in result.skipped] == [str(broken)]
+    assert result.index is not None and result.index.projects == ("alpha-pkg",)
+    assert not out.exists()
