@@ -371,3 +371,21 @@ def test_a_dry_run_checks_everything_and_writes_nothing(tmp_path: Path) -> None:
     assert [item.path for item in result.skipped] == [str(broken)]
     assert result.index is not None and result.index.projects == ("alpha-pkg",)
     assert not out.exists()
+
+
+def test_a_cut_short_legacy_download_is_named_as_not_exported(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    url = "https://files.example/packages/ab/alpha_pkg-1.0-py3-none-any.whl"
+    entry = cachefactory.write_legacy_http_entry(
+        cache, url, WHEEL, cachefactory.file_headers(WHEEL)
+    )
+    cachefactory.truncate_body(entry, keep=300)
+    page = cachefactory.write_legacy_http_entry(
+        cache, url + ".metadata", b"Metadata-Version: 2.1\nName: x\n" * 20, {}
+    )
+    cachefactory.truncate_body(page, keep=100)
+    scan = scan_cache(cache)
+    assert {e.kind for e in scan.entries} == {Kind.DAMAGED}
+    result = export_cache(scan, tmp_path / "out", Selection())
+    assert [item.path for item in result.skipped] == [str(entry.meta)]
+    assert result.written == ()

@@ -20,7 +20,7 @@ from pipcachex.cache.fileio import open_untouched, read_untouched, untouched_des
 from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record, read_record
 from pipcachex.cache.identify import classify_content_type, parse_distribution_filename
 from pipcachex.cache.wheels import STALE_BUILD
-from pipcachex.export.whole import TAR_MAGIC, sdist_suffix
+from pipcachex.export.whole import TAR_MAGIC, ZIP_MAGIC, sdist_suffix
 
 _DISTRIBUTION_TYPES = {"bdist_wheel", "sdist"}
 
@@ -153,7 +153,9 @@ def _damaged_distribution(entry: CacheEntry) -> Unusable | None:
     try:
         record = _read_record(entry)
     except (OSError, RecordError):
-        return None  # unreadable metadata: pip ignores the entry, so does an export
+        if entry.layout is Layout.HTTP and _legacy_body_is_archive(entry.path):
+            return Unusable(entry, entry.path, entry.filename, problem)
+        return None  # unreadable metadata that says nothing of what it held: left to verify
     if record.status != 200 or classify_content_type(record) is not None:
         return None
     body = next((f for f in entry.files if f.path.endswith(".body")), None)
@@ -174,6 +176,29 @@ def _damaged_distribution(entry: CacheEntry) -> Unusable | None:
     ):
         return None
     return Unusable(entry, body.path if body else entry.path, entry.filename, problem)
+
+
+def _legacy_body_is_archive(path: str) -> bool:
+    """Whether a legacy entry cut short (headers unreadable) began a zip or tar body.
+
+    pip writes the response map with ``body`` first, so the start of a truncated entry is
+    ``cc=4,``, the two map headers, ``"body"`` and a msgpack bin header; the body's first bytes
+    follow. Only said of entries the record reader already rejected.
+    """
+    try:
+        head = read_untouched(path, 64)
+    except OSError:
+        return False
+    marker = head.find(b"\xa4body")
+    if not head.startswith(b"cc=4,") or marker < 0:
+        return False
+    at = marker + 5
+    widths = {0xC4: 1, 0xC5: 2, 0xC6: 4}
+    if at >= len(head) or head[at] not in widths:
+        return False
+    start = at + 1 + widths[head[at]]
+    body = head[start : start + 8]
+    return body.startswith(ZIP_MAGIC) or body.startswith(tuple(TAR_MAGIC))
 
 
 @contextmanager
