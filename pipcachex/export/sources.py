@@ -19,7 +19,7 @@ from pipcachex.cache.attribute import SMALL_RECORD_BYTES
 from pipcachex.cache.fileio import open_untouched, read_untouched, untouched_descriptor, window
 from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record, read_record
 from pipcachex.cache.identify import classify_content_type, parse_distribution_filename
-from pipcachex.cache.wheels import STALE_BUILD
+from pipcachex.cache.model import ProblemCode
 from pipcachex.export.whole import TAR_MAGIC, ZIP_MAGIC, sdist_suffix
 
 _DISTRIBUTION_TYPES = {"bdist_wheel", "sdist"}
@@ -140,9 +140,10 @@ def _head(entry: CacheEntry, record: HttpRecord, body_path: str | None) -> bytes
 
 def _damaged_distribution(entry: CacheEntry) -> Unusable | None:
     """Report a damaged entry that was (as far as can be told) a distribution file."""
-    problem = entry.problem or "damaged"
+    problem = entry.problem.message if entry.problem is not None else "damaged"
     if entry.layout is Layout.WHEELS:
-        if problem == STALE_BUILD or entry.filename is None:
+        stale = entry.problem is not None and entry.problem.code is ProblemCode.STALE_BUILD
+        if stale or entry.filename is None:
             return None
         return Unusable(entry, entry.path, entry.filename, problem)
     if entry.layout not in (Layout.HTTP, Layout.HTTP_V2):
