@@ -197,6 +197,9 @@ def test_damaged_entries_are_named_and_skipped_and_the_rest_installs(
     corrupt = skipped[str(built)]
     assert corrupt["filename"] == GAMMA_WHEEL and "corrupt" in corrupt["problem"]
     assert len(skipped) == 4
+    codes = {item["filename"] or item["path"]: item["code"] for item in skipped.values()}
+    assert sorted(codes.values()) == ["damaged", "hash-mismatch", "not-whole", "not-whole"]
+    assert codes[ALPHA_1] == "hash-mismatch" and codes[GAMMA_WHEEL] == "not-whole"
     written = {item["filename"] for item in document["written"]}
     assert written == EXPORTED - {ALPHA_1, ALPHA_2, BETA_WHEEL, GAMMA_WHEEL}
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == sorted(

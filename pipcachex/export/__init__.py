@@ -6,7 +6,15 @@ that ``pip install --no-index --find-links DIR`` works; with ``index`` it also w
 simple index under ``DIR/simple``. See ``service`` for the steps.
 """
 
-from pipcachex.export.model import Clash, Conflict, Exported, ExportResult, IndexPages, Skipped
+from pipcachex.export.model import (
+    Clash,
+    Conflict,
+    Exported,
+    ExportResult,
+    IndexPages,
+    SkipCode,
+    Skipped,
+)
 from pipcachex.export.placing import Method
 from pipcachex.export.service import ExportError, check_directory, export_cache
 
@@ -18,6 +26,7 @@ __all__ = [
     "Exported",
     "IndexPages",
     "Method",
+    "SkipCode",
     "Skipped",
     "check_directory",
     "export_cache",

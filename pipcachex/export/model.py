@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,21 @@ class Exported:
     """What vouched for the sha256: ``index page`` or ``origin.json``; None when nothing knew it."""
 
 
+class SkipCode(str, enum.Enum):
+    """Why a distribution was not exported, for programs (``problem`` says it for people)."""
+
+    DAMAGED = "damaged"
+    """The scanner found the entry damaged (its ``problem_code`` says how)."""
+    NOT_WHOLE = "not-whole"
+    """Reading it to the end failed: a bad zip member, a tar or compressed stream cut short."""
+    HASH_MISMATCH = "hash-mismatch"
+    """Whole, but its sha256 is not the one the cached index page or origin.json gives."""
+    NAME_MISMATCH = "name-mismatch"
+    """Its metadata or PyPI's headers name another project or version than its file name."""
+    UNREADABLE = "unreadable"
+    """It could not be read, or changed or vanished while being read."""
+
+
 @dataclass(frozen=True)
 class Skipped:
     """A selected distribution that was not exported because it is damaged, and why."""
@@ -39,6 +55,7 @@ class Skipped:
     path: str
     filename: str | None
     problem: str
+    code: SkipCode = SkipCode.DAMAGED
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,12 @@ import sys
 import tempfile
 from contextlib import suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipcachex.cache.fileio import untouched_descriptor
-from pipcachex.export.sources import Source
+
+if TYPE_CHECKING:
+    from pipcachex.export.sources import Source
 
 _CHUNK = 1024 * 1024
 # Linux's FICLONE ioctl number; fcntl only names it from Python 3.12 on.

@@ -26,7 +26,7 @@ from pipcachex.cache.fileio import open_untouched
 from pipcachex.cache.identify import parse_distribution_filename
 from pipcachex.errors import PipcachexError, UsageError
 from pipcachex.export.knowledge import Knowledge, Link, gather_knowledge
-from pipcachex.export.model import Clash, Conflict, Exported, ExportResult, Skipped
+from pipcachex.export.model import Clash, Conflict, Exported, ExportResult, SkipCode, Skipped
 from pipcachex.export.placing import Placer
 from pipcachex.export.simple import plan_index, record_files, write_index
 from pipcachex.export.sources import Source, opened, sources_of
@@ -78,7 +78,9 @@ def export_cache(
         found, unusable = sources_of(entry)
         sources += found
         if unusable is not None:
-            skipped.append(Skipped(entry, unusable.path, unusable.filename, unusable.problem))
+            skipped.append(
+                Skipped(entry, unusable.path, unusable.filename, unusable.problem, unusable.code)
+            )
     # Only the pages of the projects being exported are read (plus pages nobody could name).
     projects: set[str | None] = {source.entry.package for source in sources}
     knowledge = gather_knowledge(scan.entries, projects)
@@ -130,24 +132,44 @@ def _check(source: Source, knowledge: Knowledge) -> _Candidate | Skipped:
                 handle.seek(0)
                 sound = check_distribution(handle, link.filename)
     except FileNotFoundError:
-        return Skipped(entry, source.path, source.name, "vanished from the cache while exporting")
+        return Skipped(
+            entry,
+            source.path,
+            source.name,
+            "vanished from the cache while exporting",
+            SkipCode.UNREADABLE,
+        )
     except OSError as exc:
-        return Skipped(entry, source.path, source.name, f"cannot be read: {exc.strerror or exc}")
+        return Skipped(
+            entry,
+            source.path,
+            source.name,
+            f"cannot be read: {exc.strerror or exc}",
+            SkipCode.UNREADABLE,
+        )
     filename = link.filename if link is not None else guess
     if sound.problem is not None:
-        return Skipped(entry, source.path, filename, sound.problem)
+        code = SkipCode.NAME_MISMATCH if sound.misnamed else SkipCode.NOT_WHOLE
+        return Skipped(entry, source.path, filename, sound.problem, code)
     if sound.size != source.length:
-        return Skipped(entry, source.path, filename, "changed in the cache while being read")
+        return Skipped(
+            entry,
+            source.path,
+            filename,
+            "changed in the cache while being read",
+            SkipCode.UNREADABLE,
+        )
     problem = _mismatch(knowledge, link, filename, sound.sha256)
     if problem is not None:
-        return Skipped(entry, source.path, filename, problem)
+        return Skipped(entry, source.path, filename, problem, SkipCode.HASH_MISMATCH)
     verified_by = link.known_from if link is not None and link.sha256 == sound.sha256 else None
     parsed = parse_distribution_filename(filename)
     if parsed is None:
-        return Skipped(entry, source.path, filename, f"{filename!r} is not a distribution name")
+        problem = f"{filename!r} is not a distribution name"
+        return Skipped(entry, source.path, filename, problem, SkipCode.NAME_MISMATCH)
     header_problem = _header_mismatch(source, parsed)
     if header_problem is not None:
-        return Skipped(entry, source.path, filename, header_problem)
+        return Skipped(entry, source.path, filename, header_problem, SkipCode.NAME_MISMATCH)
     exported = Exported(
         filename=filename,
         project=str(canonicalize_name(parsed[0])),

@@ -20,6 +20,7 @@ from pipcachex.cache.fileio import open_untouched, read_untouched, untouched_des
 from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record, read_record
 from pipcachex.cache.identify import classify_content_type, parse_distribution_filename
 from pipcachex.cache.model import ProblemCode
+from pipcachex.export.model import SkipCode
 from pipcachex.export.whole import TAR_MAGIC, ZIP_MAGIC, sdist_suffix
 
 _DISTRIBUTION_TYPES = {"bdist_wheel", "sdist"}
@@ -58,6 +59,7 @@ class Unusable:
     path: str
     filename: str | None
     problem: str
+    code: SkipCode = SkipCode.DAMAGED
 
 
 def sources_of(entry: CacheEntry) -> tuple[list[Source], Unusable | None]:
@@ -93,11 +95,18 @@ def _http_source(entry: CacheEntry) -> tuple[list[Source], Unusable | None]:
     try:
         record = _read_record(entry)
     except (OSError, RecordError) as exc:
-        return [], Unusable(entry, entry.path, entry.filename, f"metadata cannot be read: {exc}")
+        return [], Unusable(
+            entry,
+            entry.path,
+            entry.filename,
+            f"metadata cannot be read: {exc}",
+            SkipCode.UNREADABLE,
+        )
     body = next((f for f in entry.files if f.path.endswith(".body")), None)
     if entry.filename is None:
         problem = "body is not the wheel, zip or tar archive its headers describe"
-        return [], Unusable(entry, body.path if body else entry.path, None, problem)
+        where = body.path if body else entry.path
+        return [], Unusable(entry, where, None, problem, SkipCode.NOT_WHOLE)
     name = _named_by_magic(entry, record, body.path if body else None)
     project, version = record.header("x-pypi-file-project"), record.header("x-pypi-file-version")
     if body is not None:

@@ -56,6 +56,8 @@ class Soundness:
     size: int
     problem: str | None = None
     requires_python: str | None = None
+    misnamed: bool = False
+    """The problem is that its metadata names another project or version than its file name."""
 
 
 class _Hashing(io.RawIOBase):
@@ -137,7 +139,7 @@ def _check_zip(handle: BinaryIO, filename: str, *, wheel: bool) -> Soundness:
             return Soundness(digest, size, "wheel has no .dist-info/METADATA")
         return Soundness(digest, size)
     problem = _names_match(metadata, filename) if wheel else None
-    return Soundness(digest, size, problem, _requires_python(metadata))
+    return Soundness(digest, size, problem, _requires_python(metadata), problem is not None)
 
 
 def _corrupt_member(archive: zipfile.ZipFile) -> str | None:

@@ -34,6 +34,7 @@ def skipped_json(item: Skipped) -> dict[str, Any]:
         "filename": item.filename,
         "path": item.path,
         "problem": item.problem,
+        "code": item.code.value,
         "entry": entry_json(item.entry),
     }
 
