@@ -8,7 +8,8 @@ from rich.table import Table
 
 from pipcachex.export import Clash, Conflict, Exported, ExportResult, Skipped
 from pipcachex.render.output import Output
-from pipcachex.render.tables import count_noun, entry_json
+from pipcachex.render.tables import entry_json
+from pipcachex.render.words import count_noun
 from pipcachex.units import format_size
 
 
