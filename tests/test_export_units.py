@@ -389,3 +389,18 @@ def test_a_cut_short_legacy_download_is_named_as_not_exported(tmp_path: Path) ->
     result = export_cache(scan, tmp_path / "out", Selection())
     assert [item.path for item in result.skipped] == [str(entry.meta)]
     assert result.written == ()
+
+
+@pytest.mark.parametrize("missing", [(), ("copy_file_range",), ("copy_file_range", "pread")])
+def test_a_legacy_body_is_copied_out_with_whatever_calls_the_system_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: tuple[str, ...]
+) -> None:
+    cache = tmp_path / "cache"
+    url = "https://files.example/packages/ab/alpha_pkg-1.0-py3-none-any.whl"
+    cachefactory.write_legacy_http_entry(cache, url, WHEEL, cachefactory.file_headers(WHEEL))
+    scan = scan_cache(cache)
+    for name in missing:
+        monkeypatch.delattr(os, name)
+    result = export_cache(scan, tmp_path / "out", Selection())
+    assert [item.method for item in result.written] == [Method.COPY]
+    assert (tmp_path / "out" / ALPHA.filename).read_bytes() == WHEEL

@@ -145,6 +145,14 @@ class Placer:
         os.replace(temp, target)
 
 
+def read_at(fd: int, count: int, offset: int) -> bytes:
+    """Up to ``count`` bytes of ``fd`` from ``offset`` (``os.pread`` where there is one)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, count, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, count)
+
+
 def _copy(src: int, dst: int, offset: int, length: int) -> None:
     """Copy ``length`` bytes of ``src`` from ``offset`` into ``dst`` (in the kernel if it can)."""
     done = 0
@@ -158,11 +166,15 @@ def _copy(src: int, dst: int, offset: int, length: int) -> None:
         except OSError as exc:
             if exc.errno not in _CANNOT:
                 raise  # a full disk, an I/O error: the copy fails, it does not fall back
+    # Positioned reads and writes where the system has them (not Windows): seek, then read.
+    os.lseek(dst, done, os.SEEK_SET)
     while done < length:
-        chunk = os.pread(src, min(_CHUNK, length - done), offset + done)
+        chunk = read_at(src, min(_CHUNK, length - done), offset + done)
         if not chunk:
             raise OSError(errno.EIO, "the source ended early")
-        os.pwrite(dst, chunk, done)
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst, view) :]
         done += len(chunk)
     if done != length:
         raise OSError(errno.EIO, "the source ended early")

@@ -8,7 +8,6 @@ more ``.whl`` files. Damaged entries that were distributions are reported, never
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record
 from pipcachex.cache.identify import classify_content_type, parse_distribution_filename
 from pipcachex.cache.model import ProblemCode
 from pipcachex.export.model import SkipCode
+from pipcachex.export.placing import read_at
 from pipcachex.export.whole import TAR_MAGIC, ZIP_MAGIC, sdist_suffix
 
 _DISTRIBUTION_TYPES = {"bdist_wheel", "sdist"}
@@ -144,7 +144,7 @@ def _head(entry: CacheEntry, record: HttpRecord, body_path: str | None) -> bytes
     if body_path is not None:
         return read_untouched(body_path, 8)
     with untouched_descriptor(entry.path) as fd:
-        return os.pread(fd, 8, record.body.offset)
+        return read_at(fd, 8, record.body.offset)
 
 
 def _damaged_distribution(entry: CacheEntry) -> Unusable | None:
