@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pipcachex.backup import default_backup_dir
-from pipcachex.cache import Layout, check_cache_dir, scan_cache
+from pipcachex.cache import Layout, ProblemCode, check_cache_dir, scan_cache
 from pipcachex.cache.memo import memo_directory
-from pipcachex.cache.model import ProblemCode
 from pipcachex.doctor.checks_cache import (
     check_entries,
     check_filesystem,
