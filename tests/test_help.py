@@ -10,12 +10,14 @@ import subprocess
 import sys
 
 import pytest
+import typer.main
 from cli_helpers import invoke
 
 from pipcachex import __version__
 from pipcachex.cli import app
 
-COMMANDS = ["dir", "list", "info", "purge", "verify", "check", "backup", "backups", "restore"]
+#: Every command, as the program itself lists them (so a new one is covered too).
+COMMANDS = list(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
 WIDE = {"COLUMNS": "200"}
 # What typer prints in its type column: the type of a flag or an argument, never a metavar.
 TYPE_COLUMN = re.compile(r"<(bool|str|int|float|path|list\[[^\]]*\]|text)>")
