@@ -1,7 +1,7 @@
 """Shared fixtures: a loopback index, two real pips, caches those pips filled, throwaway venvs.
 
 Everything talks only to 127.0.0.1. The real pips live in ``.test-pips/legacy`` (pip 23.2.1,
-writes ``http/``) and ``.test-pips/current`` (pip 26.3, writes ``http-v2/``); ``scripts/test``
+writes ``http/``) and ``.test-pips/current`` (pip 26.3, writes ``http-v2/``); ``scripts/test.py``
 installs them. Every pip runs with an isolated environment (:func:`pip_env`): no ``PIP_*``
 variables, ``PIP_CONFIG_FILE=os.devnull`` (no config files), no version check, no prompts and
 no ``PYTHONPATH`` but the pip's own directory.
@@ -61,7 +61,7 @@ def pip_dir(which: str) -> Path:
     if not (target / "pip" / "__init__.py").is_file():
         pytest.fail(
             f"test pip {which!r} (pip {PIP_VERSIONS[which]}) is missing from {target}: "
-            "run scripts/test (it installs the test pips) before running pytest",
+            "run python scripts/test.py --here (it installs the test pips) before running pytest",
             pytrace=False,
         )
     return target
@@ -150,7 +150,9 @@ def copy_tree(src: Path, dest: Path) -> Path:
 
 
 def venv_python(venv: Path) -> Path:
-    """The interpreter of a venv made by :func:`make_venv`."""
+    """The interpreter of a venv made by :func:`make_venv` (``Scripts\\python.exe`` on Windows)."""
+    if sys.platform == "win32":
+        return venv / "Scripts" / "python.exe"
     return venv / "bin" / "python"
 
 
