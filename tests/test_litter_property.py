@@ -85,10 +85,13 @@ def _directories(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _litter(rng: random.Random, cache: Path, outside: Path) -> frozenset[str]:
-    """Drop 1-6 pieces of litter at random places and depths; return their files' paths."""
+def _litter(rng: random.Random, cache: Path, outside: Path, *, top: bool = True) -> frozenset[str]:
+    """Drop 1-6 pieces of litter at random places and depths; return their files' paths.
+
+    ``top=False`` keeps it out of the cache root itself.
+    """
     placed: set[str] = set()
-    directories = _directories(cache)
+    directories = [d for d in _directories(cache) if top or d != cache]
     for _ in range(rng.randint(1, 6)):
         base = rng.choice(directories)
         # Sometimes inside new directories; every component is new, so nothing is written
@@ -121,13 +124,13 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
     return found
 
 
-def _make_case(seed: int, source: Path, tmp_path: Path) -> Case:
+def _make_case(seed: int, source: Path, tmp_path: Path, *, top: bool = True) -> Case:
     outside = tmp_path / "outside"
     (outside / "dir").mkdir(parents=True)
     (outside / "target.txt").write_text("outside\n", encoding="utf-8")
     (outside / "dir" / "data.bin").write_bytes(b"\0" * 64)
     cache = copy_tree(source, tmp_path / "cache")
-    return Case(cache, outside, _litter(random.Random(seed), cache, outside))
+    return Case(cache, outside, _litter(random.Random(seed), cache, outside, top=top))
 
 
 @pytest.fixture(scope="module")
@@ -230,8 +233,9 @@ def test_a_full_purge_with_litter_removes_every_real_entry_and_nothing_outside(
     tmp_path: Path,
     venv_with_pip: Callable[[PipName], Path],
 ) -> None:
-    case = _make_case(CASES, filled_cache_mixed, tmp_path)
-    # Desktop files at the top too: Finder and Explorer write them into any folder opened.
+    # At the top only desktop files, which Finder and Explorer write into any folder opened: a
+    # full purge may refuse a root holding what no pip and no desktop would write there.
+    case = _make_case(CASES, filled_cache_mixed, tmp_path, top=False)
     for name in (".DS_Store", "._.DS_Store", "Thumbs.db"):
         (case.cache / name).write_bytes(b"\0\0\0\1")
     entries = scan_cache(case.cache).entries

@@ -10,10 +10,11 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout, Problem, ProblemCode
+from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout, Problem, ProblemCode, scan_cache
 from pipcachex.cache.identify import Identity
 from pipcachex.cache.integrity import find_damage
 from pipcachex.cache.memo import AttributionMemo, memo_key
@@ -184,3 +185,22 @@ def test_the_memo_skips_transient_problems_by_code(
     again = AttributionMemo(tmp_path / "cache", tmp_path / "memo")
     with again.recording():
         assert again.lookup(key, stamp) == (identity if kept else None)
+
+
+def test_a_built_wheel_directory_removed_while_listed_is_no_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leaf = tmp_path / "wheels" / "ab" / "cd" / "ef" / ("0" * 50)
+    leaf.mkdir(parents=True)
+    real_lstat = os.lstat
+
+    def gone(path: str, *args: Any, **kwargs: Any) -> os.stat_result:
+        if os.fsdecode(path) == str(leaf):
+            raise FileNotFoundError(path)
+        return real_lstat(path, *args, **kwargs)
+
+    assert [e.problem.code for e in scan_cache(tmp_path).entries if e.problem] == [
+        ProblemCode.NO_WHEEL
+    ]
+    monkeypatch.setattr(os, "lstat", gone)
+    assert scan_cache(tmp_path).entries == ()

@@ -512,9 +512,11 @@ class _Walker:
             if len(self.unreadable) > unreadable:
                 yield self._unreadable_directory(directory)
                 return
+            mtime = 0.0 if files or dirs else self._mtime(directory)
+            if mtime is None:
+                return  # removed while we looked: nothing to report
             found = [self._subdirectory(sub) for sub in dirs]
             subdirectories = [sub for sub in found if sub is not None]
-            mtime = 0.0 if files or dirs else self._mtime(directory)
             yield from built_wheel_entries(directory, files, subdirectories, self.now, mtime)
             return
         yield from self._litter(directory, files, Layout.WHEELS)
@@ -533,13 +535,16 @@ class _Walker:
             Layout.WHEELS,
             (),
             problem=problem,
-            mtime=self._mtime(directory),
+            mtime=self._mtime(directory) or 0.0,
         )
 
     @staticmethod
-    def _mtime(directory: str) -> float:
+    def _mtime(directory: str) -> float | None:
+        """The directory's own mtime (0 when it cannot be had), None when it is gone."""
         try:
             return os.lstat(directory).st_mtime
+        except FileNotFoundError:
+            return None
         except OSError:
             return 0.0
 
