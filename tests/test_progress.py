@@ -14,11 +14,15 @@ from pipcachex.render.progress import _BytesColumn, _columns, _EntriesColumn, _I
 
 
 def _task(completed: int, total: int | None, seconds: float, **fields: Any) -> Any:
-    progress = Progress(console=Console(file=io.StringIO()), auto_refresh=False)
+    # A frozen clock: the rate must not depend on how long the test itself took to run.
+    now = 1_000.0
+    progress = Progress(
+        console=Console(file=io.StringIO()), auto_refresh=False, get_time=lambda: now
+    )
     task_id = progress.add_task("x", total=total, **fields)
     progress.update(task_id, completed=completed)
     task = progress.tasks[0]
-    task.start_time = progress.get_time() - seconds
+    task.start_time = now - seconds
     return task
 
 
