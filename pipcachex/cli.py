@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from pipcachex import __version__
-from pipcachex.archive import Compression
+from pipcachex.backup.format import Compression
 from pipcachex.cache import Kind
 from pipcachex.errors import (
     EXIT_FAILURE,
@@ -417,7 +417,7 @@ def backup_command(
     older_than: OlderThanOption = None,
     larger_than: LargerThanOption = None,
     to: Annotated[
-        Optional[Path],  # noqa: UP045
+        Optional[str],  # noqa: UP045
         typer.Option(
             "--to",
             metavar="PATH",
@@ -481,7 +481,7 @@ def _pip_version(target: CacheTarget) -> str | None:
 @app.command("backups")
 def backups_command(
     directory: Annotated[
-        Optional[Path],  # noqa: UP045
+        Optional[str],  # noqa: UP045
         typer.Argument(
             metavar="DIRECTORY",
             help="Directory to list (one you gave `backup --to`). Default: the backups directory.",
@@ -508,7 +508,7 @@ def backups_command(
 @app.command("restore")
 def restore_command(
     archive: Annotated[
-        Optional[Path],  # noqa: UP045
+        Optional[str],  # noqa: UP045
         typer.Argument(
             metavar="ARCHIVE",
             help="Backup archive to restore. Default: the newest one in the backups directory.",
@@ -539,12 +539,13 @@ def restore_command(
     common = Common(cache_dir, python, json_mode, quiet, verbose)
 
     def body(output: Output) -> int:
-        from pipcachex.backup import resolve_archive
+        from pipcachex.backup import apply_restore, dry_run_result, plan_restore, resolve_archive
         from pipcachex.render.backup import render_restore, render_restore_plan
-        from pipcachex.restore import apply_restore, dry_run_result, plan_restore
 
-        path = resolve_archive(archive)
         target = _target(common, output, may_be_new=True)
+        path = resolve_archive(archive, target.root)
+        if path.chosen is not None:
+            output.info(f"Restoring {path.label}: {path.chosen}")
         with output.progress("Verifying backup") as bar:
             plan = plan_restore(target.root, path, replace=replace, on_progress=bar.update)
         if dry_run:
