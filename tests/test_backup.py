@@ -26,6 +26,7 @@ from index_server import IndexServer
 from pipcachex.backup import BackupError, backup_entries
 from pipcachex.cache import scan_cache
 from pipcachex.errors import UsageError
+from pipcachex.lock import LOCK_NAME
 from pipcachex.units import format_size
 
 Snapshot = dict[str, tuple[bytes, int]]
@@ -46,7 +47,7 @@ def snapshot(root: Path) -> Snapshot:
     return {
         p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
         for p in sorted(root.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != LOCK_NAME
     }
 
 
@@ -54,6 +55,11 @@ def wipe(root: Path) -> None:
     """Empty the cache directory (keeping it), as a full purge would."""
     for child in root.iterdir():
         shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def contents(root: Path) -> list[Path]:
+    """What is in a cache directory besides pipcachex's own lock file."""
+    return [p for p in root.iterdir() if p.name != LOCK_NAME]
 
 
 def backup(cache: Path, *args: str) -> dict[str, Any]:
@@ -218,6 +224,21 @@ def test_backups_lists_a_directory_given_to_backup_to(
         assert f"{str(bad)!r} {problem}" in refused.stderr
 
 
+def test_backups_with_cache_dir_lists_only_that_caches_backups(
+    cache_v2: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-cache"
+    shutil.copytree(cache_v2, other)
+    mine = backup(cache_v2, "gamma")
+    theirs = backup(other, "gamma")
+    everything = invoke(["backups", "--json"]).json["backups"]
+    assert {b["path"] for b in everything} == {mine["archive"], theirs["archive"]}
+    for cache, made in ((cache_v2, mine), (other, theirs)):
+        listing = invoke(["backups", "--json", "--cache-dir", str(cache)])
+        assert listing.exit_code == 0, listing.stderr
+        assert [b["path"] for b in listing.json["backups"]] == [made["archive"]]
+
+
 # -- merge and replace -------------------------------------------------------------------------
 
 
@@ -325,7 +346,7 @@ def test_damaged_archive_changes_nothing(
         result = restore(cache_v2, str(damaged), *args)
         assert result.exit_code == 1, (damage.__name__, result.stdout, result.stderr)
         assert re.search(expected, result.json["error"]["message"])
-        assert list(cache_v2.iterdir()) == []
+        assert contents(cache_v2) == []
 
 
 def _limit_memory() -> None:
@@ -500,7 +521,7 @@ def test_restore_without_a_name_takes_this_caches_newest_and_says_so(
     refused = invoke(["restore", "--cache-dir", str(other)])
     assert refused.exit_code == 1
     assert f"no backup of {other}" in refused.stderr and "1 of other caches" in refused.stderr
-    assert list(other.iterdir()) == []
+    assert contents(other) == []
     mine = invoke(["restore", "--dry-run", "--cache-dir", str(cache_v2)])
     assert mine.exit_code == 0 and "the newest backup in" in mine.stderr
 

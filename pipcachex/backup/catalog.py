@@ -54,7 +54,7 @@ class BackupInfo:
     """One archive found in a location (``problem`` set when it is not a readable backup)."""
 
     name: str
-    location: str
+    path: str
     size: int
     header: BackupHeader | None
     problem: str | None = None
@@ -140,12 +140,13 @@ def list_backups_in(store: Store) -> BackupList:
             partial.append(item)
         if not is_archive_name(item.name):
             continue
+        shown = store.display(item.name)
         try:
             header = read_header(store, item.name)
         except PipcachexError as exc:
-            found.append(BackupInfo(item.name, store.label, item.size, None, exc.message))
+            found.append(BackupInfo(item.name, shown, item.size, None, exc.message))
         else:
-            found.append(BackupInfo(item.name, store.label, item.size, header))
+            found.append(BackupInfo(item.name, shown, item.size, header))
     found.sort(key=lambda b: (b.header.created if b.header else "", b.name))
     return BackupList(store.label, tuple(found), tuple(partial))
 

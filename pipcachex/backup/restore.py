@@ -35,6 +35,7 @@ from pipcachex.cache import CacheEntry, scan_cache
 from pipcachex.cache.fileio import untouched_descriptor
 from pipcachex.deletion import delete_entries
 from pipcachex.errors import PipcachexError
+from pipcachex.lock import cache_lock
 
 ProgressCallback = Callable[[int, int], None]
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -242,7 +243,18 @@ def check_space(plan: RestorePlan) -> None:
 
 
 def apply_restore(plan: RestorePlan, on_progress: ProgressCallback | None = None) -> RestoreResult:
-    """Carry out ``plan``: check space, remove (with ``replace``), then write each file."""
+    """Carry out ``plan`` under the cache lock: check space, remove (with ``replace``), then
+    write each file. Raises CacheBusyError (nothing changed) while another pipcachex works on
+    the cache: a purge or ``verify --fix`` must not take a restore's temp files for litter."""
+    try:
+        plan.root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RestoreError(f"cannot create {plan.root}: {exc.strerror or exc}") from None
+    with cache_lock(plan.root, command="restore"):
+        return _apply(plan, on_progress)
+
+
+def _apply(plan: RestorePlan, on_progress: ProgressCallback | None) -> RestoreResult:
     check_space(plan)
     warnings: list[Problem] = []
     problems: list[Problem] = list(plan.blocked)

@@ -73,6 +73,7 @@ def render_backups(output: Output, listing: BackupList) -> None:
                 "location": listing.location,
                 "backups": [
                     {
+                        "path": b.path,
                         "name": b.name,
                         "archive_size": b.size,
                         **(_header_json(b.header) if b.header else {}),
