@@ -25,8 +25,10 @@ from pipcachex.atomic import fsync_directory
 from pipcachex.errors import PipcachexError, UsageError
 
 PARTIAL_SUFFIX = ".partial"
-#: Part size of remote uploads and read-ahead of remote reads: what memory they cost.
+#: Part size of remote uploads (S3's minimum is 5 MiB) and read-ahead of remote reads: what
+#: memory they cost.
 REMOTE_BLOCK = 8 << 20
+READ_BLOCK = 4 << 20
 _EXTRAS = {
     "s3": "s3",
     "s3a": "s3",
@@ -251,10 +253,10 @@ class RemoteStore:
             if bucket and not self.fs.exists(bucket):
                 raise StorageError(f"{redact(self.protocol + '://' + bucket)} does not exist")
 
-    def open(self, name: str) -> Any:
+    def open(self, name: str) -> RemoteReader:
         """The object ``name``, open for streaming reads (read-ahead bounded)."""
         with remote_errors(f"cannot read {self.display(name)}"):
-            return self.fs.open(self._path(name), "rb", block_size=REMOTE_BLOCK)
+            return RemoteReader(self.fs.open(self._path(name), "rb", block_size=READ_BLOCK))
 
     def create(self, name: str) -> RemoteUpload:
         """Start uploading an archive that will be called ``name``."""
@@ -269,6 +271,27 @@ class RemoteStore:
         """Remove the object ``name``."""
         with remote_errors(f"cannot delete {self.display(name)}"):
             self.fs.rm(self._path(name))
+
+
+class RemoteReader:
+    """A remote object being read; whatever the backend raises becomes an OSError."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (fewer only at the end of the object)."""
+        try:
+            return bytes(self._file.read(size))
+        except OSError:
+            raise
+        except Exception as exc:
+            raise OSError(_reason(exc)) from None
+
+    def close(self) -> None:
+        """Close the object (errors closing a read are of no consequence)."""
+        with suppress(Exception):
+            self._file.close()
 
 
 class RemoteUpload:
@@ -306,8 +329,12 @@ class RemoteUpload:
             with suppress(Exception):
                 if discard is not None:
                     discard()  # s3fs and others abort a multipart upload
-                else:
-                    file.close = lambda: None  # an in-memory file must not be committed
+            # Marked closed, never closed: closing (even by the garbage collector) would
+            # complete the upload of what was written so far.
+            with suppress(Exception):
+                file.closed = True
+            with suppress(Exception):
+                file.close = lambda: None
         with suppress(Exception):
             self.store.fs.rm(self.temp)
 

@@ -111,11 +111,15 @@ class _ListByDefault(TyperGroup):
             args = ["list", *args]
         return super().parse_args(ctx, args)
 
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return ["[OPTIONS] [LOCATION]"]
+
 
 backups_app = typer.Typer(
     cls=_ListByDefault,
-    help="List the backups in a location (`backups [list] [LOCATION]`), or prune them "
-    "(`backups prune [LOCATION] --keep N`).",
+    help="List the backups in a location (`backups [LOCATION]`, the same as `backups list`), "
+    "or remove old ones (`backups prune`). `backups list --help` and `backups prune --help` "
+    "show their options.",
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
