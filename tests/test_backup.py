@@ -125,12 +125,12 @@ def test_round_trip_then_real_pip_installs_offline(
     assert (tmp_path / "site-2" / "gamma.py").is_file()
 
 
-@pytest.mark.parametrize("compression", ["none", "gz", "xz"])
+@pytest.mark.parametrize("compression", ["none", "gz", "xz", "zst"])
 def test_round_trip_of_both_layouts_in_every_compression(
     mixed_cache: Path, compression: str, tmp_path: Path
 ) -> None:
     before = snapshot(mixed_cache)
-    suffix = {"none": ".tar", "gz": ".tar.gz", "xz": ".tar.xz"}[compression]
+    suffix = {"none": ".tar", "gz": ".tar.gz", "xz": ".tar.xz", "zst": ".tar.zst"}[compression]
     (tmp_path / "out").mkdir()
     document = backup(mixed_cache, "--to", str(tmp_path / "out"), "--compression", compression)
     assert document["archive"].endswith(suffix) and document["compression"] == compression

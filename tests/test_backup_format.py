@@ -518,3 +518,17 @@ def test_reader_does_not_depend_on_the_platform_separator(
 ) -> None:
     monkeypatch.setattr(os, "sep", "\\")
     assert set(read(plain)[1]) == set(FILES)
+
+
+def test_zstd_without_its_package_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # an import of it now fails
+    monkeypatch.setitem(sys.modules, "compression.zstd", None)
+    (tmp_path / "cache").mkdir()
+    with pytest.raises(UsageError, match=r"pipcachex\[zstd\]"):
+        resolve_destination(str(tmp_path / "x.tar.zst"), tmp_path / "cache", None, tmp_path)
+    with pytest.raises(UsageError, match=r"pipcachex\[zstd\]"):
+        resolve_destination(str(tmp_path), tmp_path / "cache", Compression.ZST, tmp_path)
