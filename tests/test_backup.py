@@ -419,6 +419,8 @@ def test_disk_full_leaves_no_archive_and_says_it_cannot_write(
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
+    # Bigger than a write buffer: the disk fills up while a cache file is being copied.
+    (cache_v2 / "http-v2" / "large-unknown-file").write_bytes(os.urandom(3 << 20))
     command = [sys.executable, "-m", "pipcachex", "backup", "--cache-dir", str(cache_v2)]
     result = subprocess.run(
         [*command, "--to", str(out)],

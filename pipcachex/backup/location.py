@@ -286,7 +286,7 @@ class RemoteReader:
         except OSError:
             raise
         except Exception as exc:
-            raise OSError(_reason(exc)) from None
+            raise OSError(describe_error(exc)) from None
 
     def close(self) -> None:
         """Close the object (errors closing a read are of no consequence)."""
@@ -370,14 +370,15 @@ def remote_errors(action: str) -> Iterator[None]:
     except (PipcachexError, KeyboardInterrupt):
         raise
     except FileNotFoundError as exc:
-        raise StorageError(f"{action}: not found ({_reason(exc)})") from None
+        raise StorageError(f"{action}: not found ({describe_error(exc)})") from None
     except PermissionError as exc:
-        raise StorageError(f"{action}: access denied ({_reason(exc)})") from None
+        raise StorageError(f"{action}: access denied ({describe_error(exc)})") from None
     except Exception as exc:
-        raise StorageError(f"{action}: {_reason(exc)}") from None
+        raise StorageError(f"{action}: {describe_error(exc)}") from None
 
 
-def _reason(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """An exception as one line for a message, any URL in it redacted, at most 300 characters."""
     text = str(exc) or type(exc).__name__
     # Backends sometimes quote the URL they were given: show it redacted, on one line.
     words = [redact(word) if "://" in word else word for word in text.split()]

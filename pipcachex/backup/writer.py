@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipcachex import __version__
+from pipcachex.backup.catalog import default_backup_dir
 from pipcachex.backup.compress import Compressor, compressor, require
 from pipcachex.backup.format import (
     CHUNK,
@@ -36,7 +37,7 @@ from pipcachex.backup.format import (
     in_layout,
     index_line,
 )
-from pipcachex.backup.location import LocalStore, Store, is_url, store_for
+from pipcachex.backup.location import LocalStore, Store, describe_error, is_url, store_for
 from pipcachex.backup.table import FileTable
 from pipcachex.backup.tar import end_of_archive, member_header, padding
 from pipcachex.cache import CacheEntry, CacheFile
@@ -213,8 +214,6 @@ def backup_entries(
     (``busy``) and entries with files outside pip's layout are skipped and reported.
     ``on_progress(done, total)`` counts bytes read. Raises BackupError, leaving nothing behind.
     """
-    from pipcachex.backup.catalog import default_backup_dir
-
     root = root.absolute()
     now = datetime.now(timezone.utc)
     target = resolve_destination(
@@ -287,11 +286,9 @@ def backup_entries(
 
 
 def _reason(exc: BaseException) -> str:
-    from pipcachex.backup.location import _reason as reason_of
-
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    return reason_of(exc)
+    return describe_error(exc)
 
 
 def _namer(root: Path) -> Callable[[str], str]:
