@@ -15,6 +15,7 @@ import typer
 from pipcachex import __version__
 from pipcachex.cli.backup import backup_command, backups_app, restore_command
 from pipcachex.cli.check import check_command
+from pipcachex.cli.doctor import doctor_command
 from pipcachex.cli.listing import dir_command, info_command, list_command
 from pipcachex.cli.purge import purge_command
 from pipcachex.cli.verify import verify_command
@@ -60,6 +61,7 @@ app.command("info")(info_command)
 app.command("purge")(purge_command)
 app.command("verify")(verify_command)
 app.command("check")(check_command)
+app.command("doctor")(doctor_command)
 app.command("backup")(backup_command)
 app.add_typer(backups_app, name="backups")
 app.command("restore")(restore_command)

@@ -37,14 +37,14 @@ def verify_command(
     output.details(scan.worker_trouble)
     with output.progress("Verifying entries", total=len(scan.entries)) as bar:
         result = verify_scan(scan, deep=deep, on_progress=bar.update)
-    fixing = fix and not dry_run and bool(result.problems)
+    fixing = fix and not dry_run and bool(result.damaged)
     if fixing:
         if not common.json_mode:
             render_verify(output, result, fixing=False)
         confirm_destructive(
-            yes, f"Remove {len(result.problems)} damaged entries from {result.cache_dir}?"
+            yes, f"Remove {len(result.damaged)} damaged entries from {result.cache_dir}?"
         )
-        with output.progress("Removing entries", total=len(result.problems)) as bar:
+        with output.progress("Removing entries", total=len(result.damaged)) as bar:
             result = fix_problems(result, on_progress=bar.update)
     # The rows were shown before the question: afterwards only what could not be fixed.
     render_verify(output, result, fixing=fixing, table=not fixing)
