@@ -19,7 +19,9 @@ import os
 import secrets
 import shutil
 import stat
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,9 @@ ProgressCallback = Callable[[int, int], None]
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _TEMP_FLAGS |= getattr(os, "O_BINARY", 0)
 _CHMOD_FD = os.chmod in os.supports_fd
+#: fsyncs under way at once, and temp files written but not renamed in yet, at most.
+FSYNC_THREADS = 16
+PENDING_LIMIT = 1024
 #: What a file costs on disk beyond its bytes, at most (one file system block), for the check
 #: that a restore fits before it starts.
 _BLOCK_SLACK = 4096
@@ -283,10 +288,12 @@ def _apply(plan: RestorePlan, on_progress: ProgressCallback | None) -> RestoreRe
 class _Writer:
     """The second pass over the archive: writes the planned files as their members go by.
 
-    Each file goes to a temp file beside its target, is fsynced, and is renamed over its
-    target only once its member has been read to the end and matched the verified table (if
-    the cache still lacks that file). A crash leaves complete files and at most one
-    ``.<name>.<random>.restore.tmp`` file.
+    Each file goes to a temp file beside its target once its member has been read to the end
+    and matched the verified table; a pool of threads fsyncs the temp files (fsync waits on
+    the disk, and file systems commit concurrent fsyncs together, so they overlap with each
+    other and with the writing), and each is renamed over its target, in archive order, once
+    its own fsync is done and if the cache still lacks that file. A crash leaves complete
+    files and at most ``PENDING_LIMIT`` ``.<name>.<random>.restore.tmp`` files.
     """
 
     def __init__(self, plan: RestorePlan, on_progress: ProgressCallback | None) -> None:
@@ -309,12 +316,15 @@ class _Writer:
         self.modes: dict[str, int] = {}
         self._token = secrets.token_hex(4)
         self._counter = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[tuple[Future[None], str, str, int]] = deque()
 
     def run(self) -> None:
         if not len(self.plan.add):
             return
         ref = self.plan.archive
         stream = _open(ref)
+        self._pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="pipcachex-fsync")
         try:
             reader = ArchiveReader(stream, ref.label, expected=self.table)
             if reader.header.digest != self.plan.header.digest:
@@ -322,10 +332,31 @@ class _Writer:
             for member in reader.members():
                 if self.todo[member.index]:
                     self._restore(member.index, member.chunks())
+            while self._pending:
+                self._settle()
+            # The renames, durable: each directory that got a new name, fsynced in parallel.
+            list(self._pool.map(_fsync_directory, sorted(self.directories)))
         finally:
             stream.close()
-            for directory in self.directories:
-                fsync_directory(Path(directory))
+            # Whatever stopped the pass (a damaged archive, Ctrl-C), no temp file stays.
+            for future, temp, _, _ in self._pending:
+                future.cancel()
+                with suppress(BaseException):
+                    future.result()
+                _unlink(temp)
+            self._pending.clear()
+            self._pool.shutdown(wait=True)
+
+    def _settle(self) -> None:
+        """Rename in the oldest pending temp file, once its fsync is done."""
+        future, temp, target, index = self._pending.popleft()
+        try:
+            future.result()
+        except OSError as exc:
+            _unlink(temp)
+            self.problems.append(Problem(self.table.paths[index], exc.strerror or str(exc)))
+            return
+        self._rename(temp, target, index)
 
     def _mode(self, path: str) -> int:
         """The mode pip gives a new file: its cache directory's read/write bits, plus 0600."""
@@ -364,7 +395,6 @@ class _Writer:
                     os.chmod(fd, mode)
                 else:
                     os.chmod(temp, mode)
-                os.fsync(fd)
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -374,7 +404,10 @@ class _Writer:
         except BaseException:
             _unlink(temp)  # a damaged archive (ArchiveError) or Ctrl-C: the error stays
             raise
-        self._rename(temp, base + name, index)
+        assert self._pool is not None
+        self._pending.append((self._pool.submit(_fsync_file, temp), temp, base + name, index))
+        while self._pending and (self._pending[0][0].done() or len(self._pending) > PENDING_LIMIT):
+            self._settle()
         self._advance(table.sizes[index])
 
     def _create_temp(self, base: str, name: str) -> tuple[str, int]:
@@ -418,6 +451,19 @@ class _Writer:
         self.done += count
         if self.on_progress is not None:
             self.on_progress(self.done, max(self.done, self.total))
+
+
+def _fsync_file(path: str) -> None:
+    """Put a file's data on disk (opened for writing: Windows flushes only such handles)."""
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(path: str) -> None:
+    fsync_directory(Path(path))
 
 
 def _unlink(path: str) -> None:
