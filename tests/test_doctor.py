@@ -209,7 +209,8 @@ def test_by_default_the_running_interpreter_and_python3_on_path(
         sys.executable,
         str(current.parent / "python3"),
     ]
-    assert _one(document, "shared-cache")["level"] == "ok"
+    venv_pip = document["pips"][1]
+    assert (venv_pip["version"], venv_pip["cache_dir"]) == ("26.3", str(mixed_cache))
     assert code == 0
 
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from pipcachex.backup.format import Compression
 from pipcachex.cli.common import (
     Common,
     confirm_destructive,
@@ -17,14 +16,19 @@ from pipcachex.cli.common import (
     selection,
     with_common_options,
 )
+from pipcachex.cli.help import PipcachexCommand, strip_type_column
 from pipcachex.cli.options import (
+    COMPRESSION_CHOICES,
     DryRunOption,
     KindOption,
     LargerThanOption,
     OlderThanOption,
     SpecsArgument,
     YesOption,
+    choice,
+    completer,
 )
+from pipcachex.cli.params import light_conversion
 from pipcachex.errors import EXIT_FAILURE, EXIT_OK
 
 if TYPE_CHECKING:
@@ -58,23 +62,28 @@ def backup_command(
         ),
     ] = None,
     compression: Annotated[
-        Optional[Compression],  # noqa: UP045
+        Optional[str],  # noqa: UP045
         typer.Option(
             "--compression",
+            metavar="|".join(COMPRESSION_CHOICES),
             help="Compression of the tar archive. Default: none (wheels are compressed already), "
             "or what the --to name's suffix says.",
             show_default=False,
+            autocompletion=completer(COMPRESSION_CHOICES),
         ),
     ] = None,
     *,
     common: Common,
 ) -> int:
     """Write the selected entries (default: the whole cache) into one verified archive."""
-    from pipcachex.backup import backup_entries
+    from pipcachex.backup import Compression, backup_entries
     from pipcachex.cache import scan_cache
     from pipcachex.render.backup import render_backup
 
     output = common.output
+    packing = None
+    if compression is not None:
+        packing = Compression(choice("--compression", compression, COMPRESSION_CHOICES))
     selected = selection(specs, kind, older_than, larger_than)
     target = common.target()
     with output.progress("Scanning cache") as bar:
@@ -85,7 +94,7 @@ def backup_command(
     if specs or kind or older_than is not None or larger_than is not None:
         asked = {
             "specs": list(specs or []),
-            "kinds": [k.value for k in kind or []],
+            "kinds": list(kind or []),
             "older_than": older_than,
             "larger_than": larger_than,
         }
@@ -94,7 +103,7 @@ def backup_command(
             target.root,
             entries,
             to,
-            compression=compression,
+            compression=packing,
             pip_version=pip_version(target),
             selection=asked,
             on_progress=bar.update,
@@ -114,6 +123,9 @@ class _ListByDefault(TyperGroup):
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         return ["[OPTIONS] [LOCATION]"]
 
+    def get_params(self, ctx: Any) -> list[Any]:
+        return light_conversion(strip_type_column(super().get_params(ctx)))
+
 
 backups_app = typer.Typer(
     cls=_ListByDefault,
@@ -125,8 +137,8 @@ backups_app = typer.Typer(
 )
 
 
-@backups_app.command("list")
-@with_common_options()
+@backups_app.command("list", cls=PipcachexCommand)
+@with_common_options(formats=("human", "plain", "tsv", "csv", "abspath", "json"))
 def backups_command(
     location: LocationArgument = None,
     *,
@@ -153,7 +165,7 @@ def _taken_from(backup: BackupInfo, root: Path) -> bool:
     return source is not None and Path(source).resolve() == root
 
 
-@backups_app.command("prune")
+@backups_app.command("prune", cls=PipcachexCommand)
 @with_common_options(cache=False)
 def prune_command(
     location: LocationArgument = None,

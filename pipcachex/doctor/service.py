@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pipcachex.backup import default_backup_dir
-from pipcachex.cache import Layout, check_cache_dir, scan_cache
+from pipcachex.cache import Layout, ProblemCode, check_cache_dir, scan_cache
 from pipcachex.cache.memo import memo_directory
 from pipcachex.doctor.checks_cache import (
     check_entries,
@@ -24,7 +24,6 @@ from pipcachex.doctor.checks_cache import (
 )
 from pipcachex.doctor.checks_pip import check_caching, check_pip_caches, check_stranded, same_path
 from pipcachex.doctor.facts import (
-    STALE_PREFIX,
     CacheFacts,
     Candidate,
     EntryProblem,
@@ -109,7 +108,18 @@ def gather_cache(root: str, on_progress: ProgressCallback | None = None) -> Cach
             filesystem=filesystem,
         )
     result = verify_scan(scan)
-    problems = [EntryProblem(p.path, p.problem, p.entry.size) for p in result.problems]
+    # Stale temp files and builds are told apart from damage by their code, never their text.
+    stale_codes = (ProblemCode.STALE_TEMP, ProblemCode.STALE_BUILD)
+    damaged = tuple(
+        EntryProblem(p.path, p.problem.message, p.entry.size)
+        for p in result.damaged
+        if p.problem.code not in stale_codes
+    )
+    stale = tuple(
+        EntryProblem(p.path, p.problem.message, p.entry.size)
+        for p in result.damaged
+        if p.problem.code in stale_codes
+    )
     layouts = tuple(
         LayoutUse(
             layout.value,
@@ -124,8 +134,8 @@ def gather_cache(root: str, on_progress: ProgressCallback | None = None) -> Cach
         entries=len(scan.entries),
         total_size=scan.total_size,
         layouts=layouts,
-        damaged=tuple(p for p in problems if not p.problem.startswith(STALE_PREFIX)),
-        stale=tuple(p for p in problems if p.problem.startswith(STALE_PREFIX)),
+        damaged=damaged,
+        stale=stale,
         unreadable=scan.unreadable,
         ownership=ownership,
         filesystem=filesystem,

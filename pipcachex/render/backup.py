@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
-
 from pipcachex.backup import (
     BackupHeader,
+    BackupInfo,
     BackupList,
     BackupResult,
     PruneResult,
@@ -15,7 +14,9 @@ from pipcachex.backup import (
     RestoreResult,
 )
 from pipcachex.render.output import Output
+from pipcachex.render.rows import Column, write_lines, write_records, write_table
 from pipcachex.render.tables import entry_json
+from pipcachex.render.words import count_noun
 from pipcachex.units import format_size
 
 
@@ -85,29 +86,63 @@ def render_backups(output: Output, listing: BackupList) -> None:
             }
         )
         return
-    if listing.backups:
-        table = Table(show_edge=False, header_style="bold")
-        for name in ("File", "Created", "Size", "Entries"):
-            table.add_column(
-                name, justify="right" if name in ("Size", "Entries") else "left", no_wrap=True
-            )
-        table.add_column("Source / problem", overflow="fold")
-        for b in listing.backups:
-            h = b.header
-            table.add_row(
-                b.name,
-                h.created if h else "-",
-                format_size(b.size),
-                str(h.entries) if h else "-",
-                h.source_cache_dir if h else f"unreadable: {b.problem}",
-            )
-        output.out.print(table)
-    output.info(f"{len(listing.backups)} backups in {listing.location}")
+    backups = listing.backups
+    if output.row_format == "abspath":
+        write_lines(output, (b.path for b in backups))
+    elif output.row_format in ("tsv", "csv"):
+        write_records(output, BACKUP_FIELDS, (_backup_record(b) for b in backups))
+    else:
+        write_table(output, BACKUP_COLUMNS, lambda: (_backup_cells(b) for b in backups))
+    output.info(f"{count_noun(len(listing.backups), 'backup')} in {listing.location}")
     if listing.partial:
         output.warn(
             f"{len(listing.partial)} unfinished backup files (.partial) lie there, left by "
             "interrupted backups; `pipcachex backups prune` removes those older than a day"
         )
+
+
+BACKUP_COLUMNS = (
+    Column("File"),
+    Column("Created"),
+    Column("Size", right=True),
+    Column("Entries", right=True),
+    Column("Source / problem", flexible=True),
+)
+BACKUP_FIELDS = (
+    "path",
+    "created",
+    "archive_size",
+    "entries",
+    "files",
+    "size",
+    "source_cache_dir",
+    "problem",
+)
+
+
+def _backup_cells(backup: BackupInfo) -> tuple[str, ...]:
+    h = backup.header
+    return (
+        backup.name,
+        h.created if h else "-",
+        format_size(backup.size),
+        str(h.entries) if h else "-",
+        h.source_cache_dir if h else f"unreadable: {backup.problem}",
+    )
+
+
+def _backup_record(backup: BackupInfo) -> tuple[object, ...]:
+    h = backup.header
+    return (
+        backup.path,
+        h.created if h else None,
+        backup.size,
+        h.entries if h else None,
+        h.files if h else None,
+        h.size if h else None,
+        h.source_cache_dir if h else None,
+        backup.problem,
+    )
 
 
 def render_prune(output: Output, result: PruneResult) -> None:
