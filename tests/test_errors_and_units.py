@@ -46,7 +46,10 @@ def test_bad_values_exit_2_naming_the_value(args: list[str], named: str, tmp_pat
     [
         (["list", "--kind", "wheelz"], "invalid value for --kind: 'wheelz' (choose from "),
         (["list", "--sort", "biggest"], "--sort: 'biggest' (choose from name, size, age)"),
-        (["backup", "--compression", "zip"], "--compression: 'zip' (choose from none, gz, xz)"),
+        (
+            ["backup", "--compression", "zip"],
+            "--compression: 'zip' (choose from none, gz, xz, zst)",
+        ),
         (["list", "--zzz"], "no such option: --zzz (`"),
         (["list", "--jsn"], "no such option: --jsn (did you mean --json?)"),
         (["lst"], "no such command 'lst' (did you mean 'list'?); the commands are dir, list"),
