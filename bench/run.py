@@ -345,6 +345,7 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
     backup_help = help_text("backup")
     backup_out = scratch / "pipcachex-backup.tar"
     backup_gz = scratch / "pipcachex-backup.tar.gz"
+    backup_zst = scratch / "pipcachex-backup.tar.zst"
 
     def backup_argv(out: Path) -> list[str] | None:
         if backup_help is None:
@@ -376,6 +377,20 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                     check=sized(tar_plain),
                 ),
                 Case(
+                    # What the backup does besides copying: one more read, to hash every file.
+                    "tar -cf; sha256sum",
+                    [
+                        "sh",
+                        "-c",
+                        'tar -cf "$0" -C "$1" . && '
+                        'find "$1" -type f -exec sha256sum {} + >/dev/null',
+                        str(tar_plain),
+                        c,
+                    ],
+                    prepare=lambda: _rmtree(tar_plain),
+                    check=sized(tar_plain),
+                ),
+                Case(
                     "pipcachex backup",
                     backup_argv(backup_out),
                     prepare=lambda: _rmtree(backup_out),
@@ -389,6 +404,14 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                     cleanup=lambda: _rmtree(backup_gz),
                     missing=missing_backup,
                     check=sized(backup_gz),
+                ),
+                Case(
+                    "pipcachex backup (.tar.zst)",
+                    backup_argv(backup_zst),
+                    prepare=lambda: _rmtree(backup_zst),
+                    cleanup=lambda: _rmtree(backup_zst),
+                    missing=missing_backup,
+                    check=sized(backup_zst),
                 ),
             ],
             after=retime,

@@ -13,7 +13,7 @@ import pytest
 from cli_helpers import invoke
 from conftest import make_venv, venv_site_packages
 
-from pipcachex.archive import Compression
+from pipcachex.backup import Compression
 from pipcachex.cache import Kind
 from pipcachex.cli.options import COMPRESSION_CHOICES, KIND_CHOICES, SORT_CHOICES
 from pipcachex.cli.usage import wants_json
@@ -52,7 +52,10 @@ def test_bad_values_exit_2_naming_the_value(args: list[str], named: str, tmp_pat
     [
         (["list", "--kind", "wheelz"], "invalid value for --kind: 'wheelz' (choose from "),
         (["list", "--sort", "biggest"], "--sort: 'biggest' (choose from name, size, age)"),
-        (["backup", "--compression", "zip"], "--compression: 'zip' (choose from none, gz, xz)"),
+        (
+            ["backup", "--compression", "zip"],
+            "--compression: 'zip' (choose from none, gz, xz, zst)",
+        ),
         (["list", "--zzz"], "no such option: --zzz (`"),
         (["list", "--jsn"], "no such option: --jsn (did you mean --json?)"),
         (["lst"], "no such command 'lst' (did you mean 'list'?); the commands are dir, list"),

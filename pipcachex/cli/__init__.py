@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from pipcachex import __version__
-from pipcachex.cli.backup import backup_command, backups_command, restore_command
+from pipcachex.cli.backup import backup_command, backups_app, restore_command
 from pipcachex.cli.check import check_command
 from pipcachex.cli.doctor import doctor_command
 from pipcachex.cli.export import export_command
@@ -96,18 +96,25 @@ _COMMANDS = {
             "pipcachex backup",
             "pipcachex backup requests numpy --to ~/pip-cache.tar.gz",
             "pipcachex backup --older-than 90d --compression xz",
+            "pipcachex backup --to s3://team-cache/pip/",
         ),
     ),
     "backups": (
-        backups_command,
-        ("pipcachex backups", "pipcachex backups ~/archives --format abspath"),
+        None,
+        (
+            "pipcachex backups",
+            "pipcachex backups ~/archives --format abspath",
+            "pipcachex backups s3://team-cache/pip/",
+            "pipcachex backups prune s3://team-cache/pip/ --keep 5 --yes",
+        ),
     ),
     "restore": (
         restore_command,
         (
             "pipcachex restore --dry-run",
             "pipcachex restore ~/pip-cache.tar.gz",
-            "pipcachex restore pipcachex-20260101T120000Z.tar --replace --yes",
+            "pipcachex restore s3://team-cache/pip/ --cache-dir ~/.cache/pip",
+            "pipcachex restore ~/pip-cache.tar.gz --replace --yes",
         ),
     ),
     "export": (
@@ -121,7 +128,10 @@ _COMMANDS = {
     ),
 }
 for _name, (_function, _examples) in _COMMANDS.items():
-    app.command(_name, cls=PipcachexCommand, epilog=examples(*_examples))(_function)
+    if _function is None:  # a group of its own: `backups` lists, `backups prune` prunes
+        app.add_typer(backups_app, name=_name, epilog=examples(*_examples))
+    else:
+        app.command(_name, cls=PipcachexCommand, epilog=examples(*_examples))(_function)
 
 
 def main() -> None:

@@ -29,8 +29,8 @@ KIND_CHOICES = (
 )
 #: The values of ``pipcachex.listing.SortKey``.
 SORT_CHOICES = ("name", "size", "age")
-#: The values of ``pipcachex.archive.Compression``.
-COMPRESSION_CHOICES = ("none", "gz", "xz")
+#: The values of ``pipcachex.backup.Compression``.
+COMPRESSION_CHOICES = ("none", "gz", "xz", "zst")
 
 
 def choice(option: str, value: str, choices: Sequence[str]) -> str:

@@ -1,85 +1,104 @@
-"""Rendering of ``backup``, ``backups`` and ``restore``."""
+"""Rendering of ``backup``, ``backups``, ``backups prune`` and ``restore``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipcachex.archive import Manifest
-from pipcachex.backup import BackupInfo, BackupList, BackupResult
+from pipcachex.backup import (
+    BackupHeader,
+    BackupInfo,
+    BackupList,
+    BackupResult,
+    PruneResult,
+    RestorePlan,
+    RestoreResult,
+)
 from pipcachex.render.output import Output
 from pipcachex.render.rows import Column, write_lines, write_records, write_table
-from pipcachex.render.tables import (
-    entry_json,
-)
+from pipcachex.render.tables import entry_json
 from pipcachex.render.words import count_noun
-from pipcachex.restore import RestorePlan, RestoreResult
 from pipcachex.units import format_size
 
 
-def _manifest_json(manifest: Manifest) -> dict[str, Any]:
+def _header_json(header: BackupHeader) -> dict[str, Any]:
     return {
-        "created": manifest.created,
-        "source_cache_dir": manifest.source_cache_dir,
-        "pipcachex_version": manifest.pipcachex_version,
-        "pip_version": manifest.pip_version,
-        "compression": manifest.compression,
-        "entries": manifest.entries,
-        "files": manifest.file_count,
-        "size": manifest.size,
+        "created": header.created,
+        "source_cache_dir": header.source_cache_dir,
+        "pipcachex_version": header.pipcachex_version,
+        "pip_version": header.pip_version,
+        "compression": header.compression,
+        "layouts": list(header.layouts),
+        "selection": None if header.selection is None else dict(header.selection),
+        "entries": header.entries,
+        "files": header.files,
+        "size": header.size,
     }
 
 
 def render_backup(output: Output, result: BackupResult) -> None:
     """Show the result of ``backup``."""
-    manifest = result.manifest
+    header = result.header
     if output.json_mode:
         output.emit_json(
             {
-                "archive": str(result.archive),
+                "archive": result.archive,
                 "archive_size": result.archive_size,
-                **_manifest_json(manifest),
-                "projects": list(manifest.projects),
+                **_header_json(header),
+                "projects": [dict(p) for p in header.projects],
                 "skipped_busy": [entry_json(e) for e in result.skipped_busy],
+                "skipped_outside_layout": [entry_json(e) for e in result.skipped_outside_layout],
             }
         )
         return
-    output.out.print(str(result.archive), markup=False)
+    output.out.print(result.archive, markup=False)
     output.info(
-        f"Backed up {manifest.entries} entries ({manifest.file_count} files, "
-        f"{format_size(manifest.size)}) from {manifest.source_cache_dir} into "
-        f"{result.archive.name} ({format_size(result.archive_size)}, "
+        f"Backed up {header.entries} entries ({header.files} files, "
+        f"{format_size(header.size)}) from {header.source_cache_dir} into "
+        f"{result.archive.rpartition('/')[2]} ({format_size(result.archive_size)}, "
         f"compression {result.compression.value})"
     )
     if result.skipped_busy:
         output.warn(f"skipped {len(result.skipped_busy)} entries a pip is writing right now")
+    if result.skipped_outside_layout:
+        output.warn(
+            f"skipped {len(result.skipped_outside_layout)} entries outside pip's layout "
+            "(files pip never writes; `pipcachex list --kind unknown` shows them)"
+        )
 
 
 def render_backups(output: Output, listing: BackupList) -> None:
-    """Show the result of ``backups``: every archive in the backups directory, oldest first."""
+    """Show the result of ``backups``: every archive in a location, oldest first."""
     if output.json_mode:
         output.emit_json(
             {
-                "backup_dir": str(listing.directory),
+                "location": listing.location,
                 "backups": [
                     {
-                        "path": str(b.path),
+                        "path": b.path,
+                        "name": b.name,
                         "archive_size": b.size,
-                        **(_manifest_json(b.manifest) if b.manifest else {}),
+                        **(_header_json(b.header) if b.header else {}),
                         "problem": b.problem,
                     }
                     for b in listing.backups
                 ],
+                "partial": [{"name": p.name, "size": p.size} for p in listing.partial],
             }
         )
         return
     backups = listing.backups
     if output.row_format == "abspath":
-        write_lines(output, (str(b.path) for b in backups))
+        write_lines(output, (b.path for b in backups))
     elif output.row_format in ("tsv", "csv"):
         write_records(output, BACKUP_FIELDS, (_backup_record(b) for b in backups))
     else:
         write_table(output, BACKUP_COLUMNS, lambda: (_backup_cells(b) for b in backups))
-    output.info(f"{count_noun(len(listing.backups), 'backup')} in {listing.directory}")
+    output.info(f"{count_noun(len(listing.backups), 'backup')} in {listing.location}")
+    if listing.partial:
+        output.warn(
+            f"{len(listing.partial)} unfinished backup files (.partial) lie there, left by "
+            "interrupted backups; `pipcachex backups prune` removes those older than a day"
+        )
 
 
 BACKUP_COLUMNS = (
@@ -102,28 +121,58 @@ BACKUP_FIELDS = (
 
 
 def _backup_cells(backup: BackupInfo) -> tuple[str, ...]:
-    m = backup.manifest
+    h = backup.header
     return (
-        backup.path.name,
-        m.created if m else "-",
+        backup.name,
+        h.created if h else "-",
         format_size(backup.size),
-        str(m.entries) if m else "-",
-        m.source_cache_dir if m else f"unreadable: {backup.problem}",
+        str(h.entries) if h else "-",
+        h.source_cache_dir if h else f"unreadable: {backup.problem}",
     )
 
 
 def _backup_record(backup: BackupInfo) -> tuple[object, ...]:
-    m = backup.manifest
+    h = backup.header
     return (
-        str(backup.path),
-        m.created if m else None,
+        backup.path,
+        h.created if h else None,
         backup.size,
-        m.entries if m else None,
-        m.file_count if m else None,
-        m.size if m else None,
-        m.source_cache_dir if m else None,
+        h.entries if h else None,
+        h.files if h else None,
+        h.size if h else None,
+        h.source_cache_dir if h else None,
         backup.problem,
     )
+
+
+def render_prune(output: Output, result: PruneResult) -> None:
+    """Show the result of ``backups prune`` (or of ``backups prune --dry-run``)."""
+    plan = result.plan
+    if output.json_mode:
+        output.emit_json(
+            {
+                "location": plan.location,
+                "dry_run": result.dry_run,
+                "removed": list(result.removed),
+                "kept": [b.name for b in plan.keep],
+                "ignored": [b.name for b in plan.ignored],
+                "failed": [{"name": n, "reason": r} for n, r in result.failed],
+            }
+        )
+        return
+    verb = "Would remove" if result.dry_run else "Removed"
+    for name in result.removed:
+        output.out.print(f"{verb.split()[-1].lower()}: {name}", markup=False)
+    output.info(
+        f"{verb} {len(result.removed)} backups from {plan.location}; kept {len(plan.keep)}"
+        + (
+            f", left {len(plan.ignored)} files that are not pipcachex backups"
+            if plan.ignored
+            else ""
+        )
+    )
+    for name, reason in result.failed:
+        output.error(f"{name}: {reason}")
 
 
 def render_restore_plan(output: Output, plan: RestorePlan) -> None:
@@ -143,11 +192,12 @@ def render_restore(output: Output, result: RestoreResult) -> None:
     if output.json_mode:
         output.emit_json(
             {
-                "archive": str(plan.archive),
+                "archive": plan.archive.label,
+                "chosen": plan.archive.chosen,
                 "cache_dir": str(plan.root),
                 "mode": "replace" if plan.replace else "merge",
                 "dry_run": result.dry_run,
-                "backup": _manifest_json(plan.manifest),
+                "backup": _header_json(plan.header),
                 "added": list(result.added),
                 "identical": result.identical,
                 "kept_different": list(result.kept),

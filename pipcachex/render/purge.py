@@ -71,7 +71,7 @@ def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None
 def render_purge_result(
     output: Output,
     result: PurgeResult,
-    backup: Path | None = None,
+    backup: Path | str | None = None,
     check: CheckResult | None = None,
 ) -> None:
     """Show what a purge removed (or would remove), bytes freed, entries kept, per project.

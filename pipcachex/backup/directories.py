@@ -50,6 +50,8 @@ class Obstacles:
                 info = os.lstat(current)
             except FileNotFoundError:
                 self.absent.add(directory)
+            except OSError as exc:
+                reason = f"{current} cannot be read: {exc.strerror or exc}"
             else:
                 if not stat.S_ISDIR(info.st_mode):
                     reason = _not_a_directory(current)
