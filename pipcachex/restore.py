@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-import sys
 import threading
 from array import array
 from collections.abc import Callable, Iterable
@@ -25,8 +24,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
+from pipcachex import capabilities
 from pipcachex.archive import Manifest, member_namer, sha256_of
-from pipcachex.atomic import fsync_directory
+from pipcachex.atomic import fsync_directory, replace
 from pipcachex.cache import CacheEntry, scan_cache
 from pipcachex.cache.fileio import open_untouched
 from pipcachex.deletion import delete_entries
@@ -37,9 +37,6 @@ from pipcachex.tarstream import verify_archive as _verify_archive
 
 ProgressCallback = Callable[[int, int], None]
 
-#: Linux's sync(2) returns once everything is on disk, so one call makes a whole batch of temp
-#: files durable; elsewhere (macOS's returns at once) each temp file is fsynced as it is written.
-_SYNC_IN_BATCHES = sys.platform.startswith("linux")
 #: A batch ends at whichever comes first: bounded leftovers after a crash, bounded dirty memory.
 BATCH_FILES = 4096
 BATCH_BYTES = 256 << 20
@@ -334,7 +331,7 @@ class _Writer:
                         chunk = chunk[os.write(fd, chunk) :]
                 times = (table.atimes[index], table.mtimes[index])
                 os.utime(fd if _UTIME_FD else temp, ns=times)
-                if not _SYNC_IN_BATCHES:
+                if not _sync_in_batches():
                     os.fsync(fd)
             finally:
                 os.close(fd)
@@ -368,7 +365,7 @@ class _Writer:
             return
         self._finish_sync()
         batch, self.batch, self.batch_bytes = self.batch, [], 0
-        if not _SYNC_IN_BATCHES:
+        if not _sync_in_batches():
             self._rename(batch)  # each file was fsynced as it was written
             return
         # os.sync releases the GIL: the next batch is written while this one goes to disk.
@@ -394,9 +391,9 @@ class _Writer:
                 # refused): a file there now is compared again and never overwritten if different.
                 state = _compare(target, table.sizes[index], table.digest(index))
                 if state == "missing":
-                    os.replace(temp, target)
+                    replace(temp, target)
                     self.renamed = True
-                    if not _SYNC_IN_BATCHES:
+                    if not _sync_in_batches():
                         self.directories.add(os.path.dirname(target))
                     self.added.append(path)
                     self.added_bytes += table.sizes[index]
@@ -415,13 +412,21 @@ class _Writer:
             self.on_progress(self.done, max(self.done, self.total))
 
 
+def _sync_in_batches() -> bool:
+    """Whether one ``os.sync`` makes a whole batch of temp files durable (see ``capabilities``).
+
+    Elsewhere each temp file is fsynced as it is written.
+    """
+    return capabilities.current().sync
+
+
 def _unlink(path: str) -> None:
     with suppress(FileNotFoundError):
         os.unlink(path)
 
 
 def _make_renames_durable(directories: Iterable[str]) -> None:
-    if _SYNC_IN_BATCHES:
+    if _sync_in_batches():
         # One sync covers every directory the renames touched.
         os.sync()
     else:

@@ -26,6 +26,7 @@ import packages
 import pytest
 from index_server import IndexServer, ServeOptions
 
+from pipcachex import capabilities
 from pipcachex.cache import readers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -374,6 +375,24 @@ def busy_cache(mixed_cache: Path) -> Path:
             if path is not None and i % 2:
                 cachefactory.set_age(path, 40 * 86400)
     return mixed_cache
+
+
+@pytest.fixture
+def capabilities_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Factory: ``capabilities_off(name, ...)`` switches those capabilities off for the test.
+
+    It goes through ``PIPCACHEX_CAPABILITIES_OFF``, so worker processes and CLI subprocesses the
+    test starts do without them too; what the run switched off already stays off.
+    """
+
+    def switch_off(*names: str) -> None:
+        before = os.environ.get(capabilities.ENVIRONMENT, "")
+        monkeypatch.setenv(capabilities.ENVIRONMENT, ",".join(filter(None, [before, *names])))
+        capabilities.forget()
+
+    yield switch_off
+    monkeypatch.undo()
+    capabilities.forget()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from cli_helpers import CliResult, invoke
 from conftest import PipRunner, pip_env
 from index_server import IndexServer
 
+from pipcachex import capabilities
 from pipcachex.backup import BackupError, backup_entries
 from pipcachex.cache import scan_cache
 from pipcachex.units import format_size
@@ -612,7 +613,7 @@ def test_restore_in_small_batches_leaves_no_temp_files(
     assert snapshot(mixed_cache) == before
     assert not list(mixed_cache.rglob("*.restore.tmp"))
     assert len(renamed) == len(before)
-    if sys.platform.startswith("linux"):
+    if capabilities.current().sync:
         assert set(renamed) <= on_disk, "a file was renamed in before its data was synced"
         # One sync per batch of (at most) 3 temp files, then one for the renames. A batch is
         # synced while the next is written, so a sync sees at most two batches' temp files.

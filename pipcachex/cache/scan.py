@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard, cast
 
+from pipcachex import capabilities
 from pipcachex.cache.attribute import attribute
 from pipcachex.cache.directory import PIP_STATE_NAMES, STALE_SECONDS
 from pipcachex.cache.fileio import open_directory_untouched, scandir_untouched
@@ -202,6 +203,8 @@ class _Walker:
         self.unreadable: list[str] = []
         self._on_progress = on_progress
         self._listed = 0
+        # Without descriptors on directories (Windows), directories are listed by path.
+        self._by_fd = capabilities.current().directory_fd
         # A walk worker reads what it finds itself: it is one of several processes already.
         self._read_ahead = ReadAhead(self._finish, None if read_ahead else 0)
         self.worker_trouble = self._read_ahead.worker_trouble
@@ -326,15 +329,18 @@ class _Walker:
         files: Listing = []
         dirs: list[str] = []
         self._listed += 1
+        by_fd = self._by_fd
+        target: int | str = directory
         try:
-            fd = open_directory_untouched(directory)
+            if by_fd:
+                target = open_directory_untouched(directory)
         except FileNotFoundError:
             return files, dirs
         except OSError as exc:
             self.unreadable.append(f"{directory}: {exc.strerror}")
             return files, dirs
         try:
-            with os.scandir(fd) as listing:
+            with os.scandir(target) as listing:
                 for item in listing:
                     try:
                         if item.is_dir(follow_symlinks=False):
@@ -343,10 +349,13 @@ class _Walker:
                             files.append((item.name, item.stat(follow_symlinks=False)))
                     except FileNotFoundError:
                         continue  # pip replaced or removed it while we looked
+        except FileNotFoundError:
+            pass  # listed by path (no directory descriptors): removed while we looked
         except OSError as exc:
             self.unreadable.append(f"{directory}: {exc.strerror}")
         finally:
-            os.close(fd)
+            if by_fd:
+                os.close(cast(int, target))
         if len(files) > 1:
             files.sort()
         if len(dirs) > 1:
