@@ -39,12 +39,13 @@ def test_which_capabilities_a_setting_switches_off(setting: str, off: set[str]) 
     assert capabilities.switched_off(setting) == off
 
 
-def test_an_unknown_capability_is_a_usage_error(tmp_path: Path) -> None:
+def test_an_unknown_capability_is_a_usage_error(
+    tmp_path: Path, capabilities_off: Callable[..., None]
+) -> None:
     with pytest.raises(UsageError, match="'noatim'"):
         capabilities.switched_off("noatim")
-    result = invoke(
-        ["list", "--cache-dir", str(tmp_path)], env={capabilities.ENVIRONMENT: "sync,noatim"}
-    )
+    capabilities_off("sync", "noatim")
+    result = invoke(["list", "--cache-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "unknown capability 'noatim'" in result.stderr
     assert "Traceback" not in result.stderr
