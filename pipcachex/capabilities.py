@@ -70,14 +70,12 @@ def forget() -> None:
 def switched_off(setting: str) -> frozenset[str]:
     """The capability names a ``PIPCACHEX_CAPABILITIES_OFF`` value switches off."""
     names = {name.strip().replace("-", "_") for name in setting.split(",") if name.strip()}
-    if "all" in names:
-        return frozenset(NAMES)
-    unknown = sorted(names.difference(NAMES))
+    unknown = sorted(names.difference(NAMES, {"all"}))
     if unknown:
         raise UsageError(
             f"{ENVIRONMENT}: unknown capability {unknown[0]!r} (known: all, {', '.join(NAMES)})"
         )
-    return frozenset(names)
+    return frozenset(NAMES) if "all" in names else frozenset(names)
 
 
 def _probe(off: frozenset[str]) -> Capabilities:

@@ -82,16 +82,37 @@ def scandir_untouched(directory: str | Path) -> Iterator[Iterator[os.DirEntry[st
     join ``directory / entry.name``. Use them only inside the ``with`` block. Without directory
     descriptors (Windows) the directory is listed by path, as any program lists it.
     """
-    if not capabilities.current().directory_fd:
-        with os.scandir(directory) as listing:
-            yield listing
-        return
-    fd = open_directory_untouched(directory)
+    have = capabilities.current()
+    # Without O_NOATIME, listing moves the directory's atime: it is put back afterwards.
+    atime = None if have.noatime else os.stat(directory).st_atime_ns
     try:
-        with os.scandir(fd) as listing:
-            yield listing
+        if not have.directory_fd:
+            with os.scandir(directory) as listing:
+                yield listing
+            return
+        fd = open_directory_untouched(directory)
+        try:
+            with os.scandir(fd) as listing:
+                yield listing
+        finally:
+            os.close(fd)
     finally:
-        os.close(fd)
+        if atime is not None:
+            put_atime_back(directory, atime)
+
+
+def put_atime_back(path: str | Path, atime_ns: int) -> None:
+    """Give ``path`` back the atime it had before it was read or listed, if that moved it.
+
+    The mtime set with it is the one ``path`` has now, so a change made meanwhile keeps its
+    time; nothing is done where the atime did not move (most reads on a relatime mount).
+    """
+    try:
+        now = os.stat(path)
+        if now.st_atime_ns != atime_ns:
+            os.utime(path, ns=(atime_ns, now.st_mtime_ns))
+    except OSError:
+        pass  # gone, or not ours to change: reading it was all that was asked
 
 
 def open_directory_untouched(directory: str | Path) -> int:

@@ -24,7 +24,7 @@ from typing import TypeGuard, cast
 from pipcachex import capabilities
 from pipcachex.cache.attribute import attribute
 from pipcachex.cache.directory import PIP_STATE_NAMES, STALE_SECONDS
-from pipcachex.cache.fileio import open_directory_untouched, scandir_untouched
+from pipcachex.cache.fileio import open_directory_untouched, put_atime_back, scandir_untouched
 from pipcachex.cache.identify import Identity
 from pipcachex.cache.memo import AttributionMemo, memo_directory, memo_key, stamp_of
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
@@ -204,7 +204,11 @@ class _Walker:
         self._on_progress = on_progress
         self._listed = 0
         # Without descriptors on directories (Windows), directories are listed by path.
-        self._by_fd = capabilities.current().directory_fd
+        have = capabilities.current()
+        self._by_fd = have.directory_fd
+        # Without O_NOATIME, listing a directory moves its atime: put it back (a dry run
+        # changes nothing).
+        self._put_atimes_back = not have.noatime
         # A walk worker reads what it finds itself: it is one of several processes already.
         self._read_ahead = ReadAhead(self._finish, None if read_ahead else 0)
         self.worker_trouble = self._read_ahead.worker_trouble
@@ -331,7 +335,10 @@ class _Walker:
         self._listed += 1
         by_fd = self._by_fd
         target: int | str = directory
+        atime = None
         try:
+            if self._put_atimes_back:
+                atime = os.stat(directory).st_atime_ns
             if by_fd:
                 target = open_directory_untouched(directory)
         except FileNotFoundError:
@@ -356,6 +363,8 @@ class _Walker:
         finally:
             if by_fd:
                 os.close(cast(int, target))
+            if atime is not None:
+                put_atime_back(directory, atime)
         if len(files) > 1:
             files.sort()
         if len(dirs) > 1:
