@@ -18,6 +18,7 @@ import subprocess
 import sys
 import sysconfig
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -27,7 +28,7 @@ import pytest
 from index_server import IndexServer, ServeOptions
 
 from pipcachex import capabilities
-from pipcachex.cache import readers
+from pipcachex.cache import parallel
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PIPS = ROOT / ".test-pips"
@@ -396,44 +397,18 @@ def capabilities_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., 
 
 
 @pytest.fixture
-def started_workers(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
-    """Every worker process pipcachex starts during the test (readers and walkers), in order."""
-    started: list[subprocess.Popen[bytes]] = []
-    real_start = readers.start_worker
+def started_workers(monkeypatch: pytest.MonkeyPatch) -> list[BaseProcess]:
+    """Every worker process pipcachex starts during the test, in order of start."""
+    started: list[BaseProcess] = []
+    real_submit = parallel.Workers.submit
 
-    def counted_start(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
-        process = real_start(*args, **kwargs)
-        started.append(process)
-        return process
+    def counted_submit(self: parallel.Workers, *args: Any) -> parallel.Job[Any]:
+        job = real_submit(self, *args)
+        started.extend(p for p in self.processes.values() if p not in started)
+        return job
 
-    monkeypatch.setattr(readers, "start_worker", counted_start)
+    monkeypatch.setattr(parallel.Workers, "submit", counted_submit)
     return started
-
-
-@pytest.fixture
-def fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Factory: ``fake_worker(name, *answers)`` makes pipcachex start a worker that misbehaves.
-
-    The worker module ``name`` reads the start of its first message, then, with no
-    ``answers``, dies without a word; otherwise it writes each answer (msgpack) and waits,
-    answering nothing more, until its input ends.
-    """
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-
-    def make(name: str, *answers: object) -> None:
-        lines = ["import os, sys, msgpack", "os.read(0, 1)"]
-        if answers:
-            lines += [
-                f"for answer in {answers!r}:",
-                "    sys.stdout.buffer.write(msgpack.packb(answer))",
-                "sys.stdout.buffer.flush()",
-                "while os.read(0, 65536):",
-                "    pass",
-            ]
-        (tmp_path / f"{name}.py").write_text("\n".join(lines) + "\n")
-        monkeypatch.setattr(readers, "WORKER_MODULE", name)
-
-    return make
 
 
 @pytest.fixture

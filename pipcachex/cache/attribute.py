@@ -2,7 +2,7 @@
 
 This is the part of a scan that opens files: the record's headers, then the end of a zip (its
 central directory and ``WHEEL``), the first member of a tar, a metadata file or an index page
-(see ``identify``). It runs in the scanning process, or in worker processes (see ``readers``)
+(see ``identify``). It runs in the scanning process, or in worker processes (see ``readahead``)
 when a scan has many entries the memo does not know.
 """
 
@@ -54,6 +54,11 @@ def attribute(path: str, size: int, body_path: str | None, body_size: int) -> Id
         return Identity(Kind.DAMAGED, problem="file vanished while being read")
     except OSError as exc:
         return Identity(Kind.DAMAGED, problem=f"cannot be read: {exc.strerror}")
+
+
+def attribute_all(tasks: list[Task]) -> list[Identity]:
+    """``attribute`` of each task, in order: the job a worker process runs on a batch."""
+    return [attribute(*task) for task in tasks]
 
 
 def _identify_body(record: HttpRecord, body_path: str, body_size: int) -> Identity:

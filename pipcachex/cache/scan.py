@@ -14,12 +14,10 @@ import re
 import stat
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeGuard, cast
+from typing import cast
 
 from pipcachex import capabilities
 from pipcachex.cache.attribute import attribute
@@ -34,10 +32,6 @@ from pipcachex.cache.walkers import Part, WalkStart, spread_tally
 from pipcachex.cache.wheels import Subdirectory, built_wheel_entries
 from pipcachex.errors import CacheError
 
-_WALK_THREADS = 8
-_AHEAD = 16
-_COLD_LISTING = 150e-6
-"""Seconds a directory listing takes beyond which the walk is waiting on the disk."""
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{56}$")
 _ENTRY_NAME_LENGTH = 56
 _HTTP_LAYOUTS = {"http": Layout.HTTP, "http-v2": Layout.HTTP_V2}
@@ -202,7 +196,6 @@ class _Walker:
         self.now = now
         self.unreadable: list[str] = []
         self._on_progress = on_progress
-        self._listed = 0
         # Without descriptors on directories (Windows), directories are listed by path.
         have = capabilities.current()
         self._by_fd = have.directory_fd
@@ -226,47 +219,12 @@ class _Walker:
             progress(count)
 
     def _found(self) -> Iterator[CacheEntry | Unread]:
-        """Every piece's entries in order, HTTP trees listed ahead by threads once the disk is
-        what the walk waits on.
-
-        In memory, a listing costs some 10-20 µs of mostly Python, and threads only add GIL
-        contention (a quarter more time, measured at 100,000 entries). On a cache that is not in
-        memory every directory and inode read waits on the disk; threads overlap those waits
-        (open, getdents and stat release the GIL): about half the time, cold. So the HTTP trees
-        are listed in turn until one of them lists slower than ``_COLD_LISTING`` a directory,
-        and ahead in threads from then on. The order is the same either way, and at most
-        ``_AHEAD`` trees wait in memory.
-        """
-        pool: ThreadPoolExecutor | None = None
-        ahead: deque[tuple[Part, Future[list[tuple[str, Listing]]]]] = deque()
-        try:
-            for piece in self.parts():
-                if pool is not None and _listed_ahead(piece):
-                    ahead.append((piece, pool.submit(self._subtree, piece.path)))
-                    if len(ahead) >= _AHEAD:
-                        part, folders = ahead.popleft()
-                        yield from self._part_items(part, folders.result())
-                    continue
-                while ahead:
-                    part, folders = ahead.popleft()
-                    yield from self._part_items(part, folders.result())
-                if isinstance(piece, CacheEntry):
-                    yield piece
-                elif pool is None and _listed_ahead(piece):
-                    started, listed = time.perf_counter(), self._listed
-                    tree = self._subtree(piece.path)
-                    if time.perf_counter() - started > _COLD_LISTING * (self._listed - listed):
-                        pool = ThreadPoolExecutor(_WALK_THREADS, "pipcachex-walk")
-                    yield from self._part_items(piece, tree)
-                else:
-                    yield from self._part_items(piece)
-            while ahead:
-                part, folders = ahead.popleft()
-                yield from self._part_items(part, folders.result())
-        finally:
-            if pool is not None:
-                # Interrupted (Ctrl-C, an error downstream): drop what was not started yet.
-                pool.shutdown(wait=True, cancel_futures=True)
+        """Every piece's entries in order."""
+        for piece in self.parts():
+            if isinstance(piece, CacheEntry):
+                yield piece
+            else:
+                yield from self._part_items(piece)
 
     def parts(self) -> Iterator[Part | CacheEntry]:
         """The whole walk in its order, cut into parts (256 and more per HTTP layout).
@@ -315,24 +273,18 @@ class _Walker:
             return cast(Iterator[CacheEntry], self._part_items(part))
         return self._read_ahead.in_order(self._part_items(part))
 
-    def _part_items(
-        self, part: Part, folders: list[tuple[str, Listing]] | None = None
-    ) -> Iterator[CacheEntry | Unread]:
+    def _part_items(self, part: Part) -> Iterator[CacheEntry | Unread]:
         if part.layout is Layout.WHEELS:
             return self._wheel_dirs(part.path, part.depth)
-        if folders is None:
-            if part.whole:
-                folders = self._subtree(part.path)
-            else:
-                files = self._listing(part.path)[0]
-                folders = [(part.path, files)] if files else []
-        return self._http(folders, part.layout)
+        if part.whole:
+            return self._http(self._tree(part.path), part.layout)
+        files = self._listing(part.path)[0]
+        return self._http([(part.path, files)] if files else [], part.layout)
 
     def _listing(self, directory: str) -> tuple[Listing, list[str]]:
         """The files (name, lstat) and subdirectories (full paths) of ``directory``, sorted."""
         files: Listing = []
         dirs: list[str] = []
-        self._listed += 1
         by_fd = self._by_fd
         target: int | str = directory
         atime = None
@@ -383,9 +335,6 @@ class _Walker:
             if dirs:
                 dirs.reverse()
                 stack.extend(dirs)
-
-    def _subtree(self, directory: str) -> list[tuple[str, Listing]]:
-        return list(self._tree(directory))
 
     def _files(self, directory: str) -> Iterator[tuple[str, os.stat_result]]:
         for folder, files in self._tree(directory):
@@ -520,11 +469,6 @@ class _Walker:
         except FileNotFoundError:
             return None  # removed while we looked
         return Subdirectory(path, mtime, [_cache_file(p, info) for p, info in self._files(path)])
-
-
-def _listed_ahead(piece: Part | CacheEntry) -> TypeGuard[Part]:
-    """Whether ``piece`` is an HTTP tree, which threads may list ahead on a cold cache."""
-    return isinstance(piece, Part) and piece.whole and piece.layout is not Layout.WHEELS
 
 
 def _http_entry(
