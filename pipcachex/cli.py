@@ -117,13 +117,11 @@ def _selection(
 def _warn_if_reads_leave_no_trace(
     output: Output, target: CacheTarget, older_than: str | None
 ) -> None:
-    from pipcachex.cache.fileio import reads_are_recorded
+    from pipcachex.lastuse import older_than_warning
 
-    if older_than and target.exists and not reads_are_recorded(target.root):
-        output.warn(
-            f"{target.root} is on a noatime mount, where reading a file leaves no trace: "
-            "--older-than selects the entries written before then, used or not"
-        )
+    warning = older_than_warning(target.root) if older_than and target.exists else None
+    if warning:
+        output.warn(warning)
 
 
 def _target(common: Common, output: Output, *, may_be_new: bool = False) -> CacheTarget:

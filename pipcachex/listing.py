@@ -14,6 +14,7 @@ from packaging.version import InvalidVersion, Version
 from pipcachex.cache import CacheEntry, CacheScan, CacheWalk, Kind, Layout
 from pipcachex.cache.tally import ProjectTally
 from pipcachex.errors import PipcachexError
+from pipcachex.lastuse import LastUsed, last_used
 from pipcachex.selection import Selection
 from pipcachex.target import CacheTarget
 
@@ -81,6 +82,8 @@ class InfoResult:
     largest_projects: tuple[PackageSummary, ...]
     pip_figures: PipFigures
     unreadable: tuple[str, ...]
+    #: What "last used" means on the cache's file system (None: the cache does not exist).
+    last_used: LastUsed | None = None
 
 
 def _entry_order(key: SortKey) -> Callable[[CacheEntry], tuple[Any, ...]]:
@@ -198,4 +201,5 @@ def cache_info(target: CacheTarget, walk: CacheWalk) -> InfoResult:
             tally.http_files, tally.http_size, tally.wheel_files, tally.wheels_size
         ),
         unreadable=tuple(walk.unreadable),
+        last_used=last_used(walk.root) if walk.exists else None,
     )

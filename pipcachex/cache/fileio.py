@@ -184,17 +184,3 @@ class Window(io.RawIOBase):
         memoryview(buffer)[: len(data)] = data
         self._pos += len(data)
         return len(data)
-
-
-def reads_are_recorded(path: Path) -> bool:
-    """Whether the file system under ``path`` records reads in atime (it is not ``noatime``).
-
-    Where it does not, "last used" can only mean "written", and ``--older-than`` selects by age.
-    """
-    if not capabilities.current().statvfs:
-        return True  # nothing to tell by: assume the common case
-    try:
-        flags = os.statvfs(path).f_flag
-    except OSError:
-        return True
-    return not flags & getattr(os, "ST_NOATIME", 0)

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
+from pipcachex.lastuse import LastUsed
 from pipcachex.listing import InfoResult, ListResult
 from pipcachex.render.output import Output
 from pipcachex.render.tables import (
@@ -60,6 +61,7 @@ def render_info(output: Output, result: InfoResult) -> None:
                     "wheels_size": figures.wheels_size,
                 },
                 "unreadable": list(result.unreadable),
+                "last_used": _last_used_json(result.last_used),
             }
         )
         return
@@ -97,5 +99,33 @@ def render_info(output: Output, result: InfoResult) -> None:
     if result.largest_projects:
         out.print("Largest projects:")
         out.print(packages_table(result.largest_projects, time.time()))
+    if result.last_used is not None:
+        out.print(f"Last used: {_last_used_line(result.last_used)}", markup=False)
     for problem in result.unreadable:
         output.warn(f"could not read {problem}")
+
+
+def _last_used_json(found: LastUsed | None) -> dict[str, object] | None:
+    if found is None:
+        return None
+    return {
+        "policy": found.policy,
+        "records_reads": found.records_reads,
+        "meaning": found.meaning,
+        "file_system": found.file_system,
+        "mount_point": found.mount_point,
+        "source": found.source,
+    }
+
+
+def _last_used_line(found: LastUsed) -> str:
+    """``relatime (ext4, mounted at /): a read updates it ...``."""
+    where = ", ".join(
+        part
+        for part in (
+            found.file_system,
+            f"mounted at {found.mount_point}" if found.mount_point else None,
+        )
+        if part
+    )
+    return f"{found.policy}" + (f" ({where})" if where else "") + f": {found.meaning}"
