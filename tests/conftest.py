@@ -137,6 +137,20 @@ class PipRunner(Protocol):
         ...
 
 
+def require_tool(name: str) -> str:
+    """The path of a (POSIX-only) tool the test needs; where it is missing, skip naming it."""
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"needs the {name} command, which this system does not have")
+    return found
+
+
+def require_file_modes() -> None:
+    """Skip the test where file modes mean little (Windows: only a read-only bit)."""
+    if not capabilities.current().file_modes:
+        pytest.skip("needs file modes (chmod), which mean little on this system")
+
+
 def copy_tree(src: Path, dest: Path) -> Path:
     """Copy a cache tree keeping file times (``copy2``) and symlinks; return ``dest``."""
     shutil.copytree(src, dest, symlinks=True, copy_function=shutil.copy2, dirs_exist_ok=True)
@@ -144,8 +158,9 @@ def copy_tree(src: Path, dest: Path) -> Path:
 
 
 def venv_python(venv: Path) -> Path:
-    """The interpreter of a venv made by :func:`make_venv`."""
-    return venv / "bin" / "python"
+    """The interpreter of a venv made by :func:`make_venv` (``Scripts\\python.exe`` on Windows)."""
+    scripts = Path(sysconfig.get_path("scripts", vars={"base": str(venv), "platbase": str(venv)}))
+    return scripts / ("python.exe" if os.name == "nt" else "python")
 
 
 def venv_site_packages(venv: Path) -> Path:

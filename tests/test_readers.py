@@ -11,6 +11,7 @@ no worker outlives an interrupted scan.
 from __future__ import annotations
 
 import multiprocessing.process
+import os
 import time
 from collections.abc import Callable, Generator
 from multiprocessing.process import BaseProcess
@@ -24,7 +25,7 @@ from cli_helpers import invoke
 from pipcachex.cache import CacheWalk, parallel, readahead, scan
 
 #: No user config, and no memo: every scan reads every entry again.
-ENV = {"PIP_CONFIG_FILE": "/dev/null", "PIPCACHEX_MEMO_DIR": ""}
+ENV = {"PIP_CONFIG_FILE": os.devnull, "PIPCACHEX_MEMO_DIR": ""}
 
 
 def _document(args: list[str]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ answers the same, with a complete memo, and that no worker outlives an interrupt
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -28,7 +29,7 @@ TALLY_PART = walkers._tally_part
 def _info(cache: Path, memo: Path, *options: str) -> dict[str, Any]:
     result = invoke(
         ["info", "--json", "--cache-dir", str(cache), *options],
-        env={"PIP_CONFIG_FILE": "/dev/null", "PIPCACHEX_MEMO_DIR": str(memo)},
+        env={"PIP_CONFIG_FILE": os.devnull, "PIPCACHEX_MEMO_DIR": str(memo)},
     )
     assert result.exit_code == 0, result.stderr
     document: dict[str, Any] = result.json
@@ -39,7 +40,7 @@ def _told(cache: Path, memo: Path) -> str:
     """What ``info --verbose`` says on stderr."""
     result = invoke(
         ["info", "-v", "--cache-dir", str(cache)],
-        env={"PIP_CONFIG_FILE": "/dev/null", "PIPCACHEX_MEMO_DIR": str(memo)},
+        env={"PIP_CONFIG_FILE": os.devnull, "PIPCACHEX_MEMO_DIR": str(memo)},
     )
     assert result.exit_code == 0, result.stderr
     return result.stderr
