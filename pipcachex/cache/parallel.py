@@ -97,11 +97,16 @@ class Workers:
                 )
             future = self._executor.submit(run, argument)
         except Exception as exc:  # OSError, or a pool already broken: no worker will answer
+            self._track()
             self._fail(f"could not start a worker process: {exc}")
             return Job(None, check)
-        # The pool starts its processes as jobs come; remember each, to report and to kill.
-        self.processes.update(getattr(self._executor, "_processes", None) or {})
+        self._track()
         return Job(future, check)
+
+    def _track(self) -> None:
+        """Remember every process the pool started (it starts them as jobs come), to kill."""
+        if self._executor is not None:
+            self.processes.update(getattr(self._executor, "_processes", None) or {})
 
     def result(self, job: Job[_R]) -> _R | None:
         """The answer to ``job``, or None when the caller must do it itself."""
