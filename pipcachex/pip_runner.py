@@ -46,6 +46,14 @@ class PipPurgeResult:
     output: str
 
 
+@dataclass(frozen=True)
+class PipCacheDir:
+    """What ``pip cache dir`` said: the directory, or None when pip's cache is disabled."""
+
+    path: Path | None
+    stderr: str
+
+
 @dataclass
 class PipRunner:
     """Runs one interpreter's pip, optionally pointed at an explicit cache directory.
@@ -180,6 +188,33 @@ class PipRunner:
                 stderr="",
             )
         return Path(output[-1].strip())
+
+    def cache_dir_report(self) -> PipCacheDir:
+        """Ask ``pip cache dir`` without failing when pip reports its cache disabled.
+
+        For ``doctor``: pip's stderr is kept, as it says why a cache was disabled (the
+        "not owned or is not writable" warning names the directory). Other failures raise.
+        """
+        result = self.run(["cache", "dir"], check=False)
+        if result.returncode != 0 and _CACHE_DISABLED in result.stderr:
+            return PipCacheDir(None, result.stderr.strip())
+        lines = result.stdout.strip().splitlines()
+        if result.returncode != 0 or not lines:
+            raise PipError(
+                f"pip cache dir failed with exit code {result.returncode}",
+                command=self.command(["cache", "dir"]),
+                returncode=result.returncode,
+                stderr=result.stderr,
+            )
+        return PipCacheDir(Path(lines[-1].strip()), result.stderr.strip())
+
+    def config_debug(self) -> str:
+        """The output of ``pip config debug`` (every config file pip reads, and its settings).
+
+        Empty when pip cannot say: this is evidence for ``doctor``, never a reason to fail.
+        """
+        result = self.run(["config", "debug"], check=False, with_cache_dir=False)
+        return result.stdout if result.returncode == 0 else ""
 
     def cache_purge(self) -> PipPurgeResult:
         """Run ``pip cache purge`` and return the counts it printed."""

@@ -1,22 +1,29 @@
 """Shared fixtures: a loopback index, two real pips, caches those pips filled, throwaway venvs.
 
 Everything talks only to 127.0.0.1. The real pips live in ``.test-pips/legacy`` (pip 23.2.1,
-writes ``http/``) and ``.test-pips/current`` (pip 26.3, writes ``http-v2/``); ``scripts/test``
+writes ``http/``) and ``.test-pips/current`` (pip 26.3, writes ``http-v2/``); ``scripts/test.py``
 installs them. Every pip runs with an isolated environment (:func:`pip_env`): no ``PIP_*``
 variables, ``PIP_CONFIG_FILE=os.devnull`` (no config files), no version check, no prompts and
 no ``PYTHONPATH`` but the pip's own directory.
 
 Expensive things (built dists, the index, the filled caches) are session-scoped and shared;
 tests that mutate a cache get their own copy (``cache_v2``, ``cache_legacy``, ``mixed_cache``).
+
+Every test that uses one of those fixtures, or runs a child process, is end-to-end: the
+collection hook at the end of this file marks it ``slow``, so ``pytest -m "not slow"`` runs the
+unit tests alone (no pip, no index, no subprocess), and plain ``pytest`` runs everything.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -25,6 +32,7 @@ from typing import Any, Literal, Protocol
 import cachefactory
 import packages
 import pytest
+import unprivileged
 from index_server import IndexServer, ServeOptions
 
 from pipcachex import capabilities
@@ -55,7 +63,7 @@ def pip_dir(which: str) -> Path:
     if not (target / "pip" / "__init__.py").is_file():
         pytest.fail(
             f"test pip {which!r} (pip {PIP_VERSIONS[which]}) is missing from {target}: "
-            "run scripts/test (it installs the test pips) before running pytest",
+            "run python scripts/test.py --here (it installs the test pips) before running pytest",
             pytrace=False,
         )
     return target
@@ -159,8 +167,9 @@ def copy_tree(src: Path, dest: Path) -> Path:
 
 def venv_python(venv: Path) -> Path:
     """The interpreter of a venv made by :func:`make_venv` (``Scripts\\python.exe`` on Windows)."""
-    scripts = Path(sysconfig.get_path("scripts", vars={"base": str(venv), "platbase": str(venv)}))
-    return scripts / ("python.exe" if os.name == "nt" else "python")
+    if sys.platform == "win32":
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
 
 
 def venv_site_packages(venv: Path) -> Path:
@@ -445,3 +454,114 @@ def venv_with_pip(tmp_path: Path) -> Callable[[PipName], Path]:
 def venv_without_pip(tmp_path: Path) -> Path:
     """A fresh venv in which ``python -m pip`` does not exist."""
     return make_venv(tmp_path / "venv-no-pip", None)
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A directory another (unprivileged) user can reach, unlike pytest's private tmp_path."""
+    path = Path(tempfile.mkdtemp(prefix="pipcachex-shared-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture(scope="session")
+def unprivileged_runner() -> Iterator[unprivileged.Runner]:
+    """Runs pipcachex as a user whom permission bits stop (``nobody`` when the suite is root).
+
+    It works from a readable copy of pipcachex and its dependencies, so the checkout may lie
+    under a directory of mode 0700; skips, saying why, when no such user can run Python here.
+    """
+    copy_dir = Path(tempfile.mkdtemp(prefix="pipcachex-runtime-"))
+    copy_dir.chmod(0o755)
+    try:
+        found = unprivileged.runner(copy_dir)
+        if isinstance(found, str):
+            pytest.skip(found)
+        yield found
+    finally:
+        shutil.rmtree(copy_dir)
+
+
+# -- test levels -------------------------------------------------------------------------------
+
+#: Fixtures that build the test distributions, start a loopback index, run a real pip, fill a
+#: cache with one, or make a venv. ``item.fixturenames`` is the closure, so a test that reaches
+#: one of these through another fixture counts too.
+END_TO_END_FIXTURES = frozenset(
+    {
+        "built_packages",
+        "index",
+        "make_index",
+        "test_pips",
+        "run_pip",
+        "pip_env",
+        "filled_cache_v2",
+        "filled_cache_legacy",
+        "filled_cache_mixed",
+        "cache_v2",
+        "cache_legacy",
+        "mixed_cache",
+        "busy_cache",
+        "venv_with_pip",
+        "venv_without_pip",
+        "unprivileged_runner",
+    }
+)
+#: What a test's own code calls when it runs pip, pipcachex or another program in a child
+#: process (the CLI in a subprocess, a real pip, a venv, ``mount``...).
+CHILD_PROCESS_CALLS = ("subprocess.", "run_pip(", "make_venv(", "fill_cache(", "os.fork")
+
+
+@functools.cache
+def _end_to_end_in_source(function: Callable[..., object]) -> str | None:
+    """Why the source of a test or fixture function makes it end-to-end, or ``None``.
+
+    It runs something in a child process, or asks for an end-to-end fixture by name
+    (``request.getfixturevalue("cache_v2")``, the name often given by ``parametrize``, whose
+    decorator is part of the source).
+    """
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):  # no source to read: judge by the fixtures alone
+        return None
+    if any(call in source for call in CHILD_PROCESS_CALLS):
+        return "runs a child process"
+    if "getfixturevalue(" in source:
+        named = sorted(n for n in END_TO_END_FIXTURES if f'"{n}"' in source)
+        if named:
+            return f"asks for the {named[0]} fixture"
+    return None
+
+
+def end_to_end_reason(
+    fixturenames: Sequence[str], functions: Sequence[Callable[..., object]]
+) -> str | None:
+    """Why a test is end-to-end, or ``None`` for a unit test.
+
+    ``fixturenames`` is every fixture the test uses (directly or through other fixtures),
+    ``functions`` the test function and those fixtures' functions.
+    """
+    used = sorted(END_TO_END_FIXTURES.intersection(fixturenames))
+    if used:
+        return f"uses the {used[0]} fixture"
+    return next(filter(None, map(_end_to_end_in_source, functions)), None)
+
+
+def _functions_of(item: pytest.Function) -> list[Callable[..., object]]:
+    """The test function, then the function of each fixture it uses."""
+    # pytest has no public way from an item to its fixture definitions; without them only the
+    # test's own source is read.
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(info, "name2fixturedefs", {})
+    fixtures = [d.func for name in item.fixturenames for d in definitions.get(name, ())]
+    return [item.function, *fixtures]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every end-to-end test ``slow`` (see :func:`end_to_end_reason`)."""
+    for item in items:
+        if isinstance(item, pytest.Function) and end_to_end_reason(
+            item.fixturenames, _functions_of(item)
+        ):
+            item.add_marker(pytest.mark.slow)

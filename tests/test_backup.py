@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import json
@@ -206,6 +207,21 @@ def test_backups_lists_a_directory_given_to_backup_to(
         refused = invoke(["backups", str(bad)])
         assert refused.exit_code == 2
         assert f"{str(bad)!r} {problem}" in refused.stderr
+
+
+def test_backups_with_cache_dir_lists_only_that_caches_backups(
+    cache_v2: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-cache"
+    shutil.copytree(cache_v2, other)
+    mine = backup(cache_v2, "gamma")
+    theirs = backup(other, "gamma")
+    everything = invoke(["backups", "--json"]).json["backups"]
+    assert {b["path"] for b in everything} == {mine["archive"], theirs["archive"]}
+    for cache, made in ((cache_v2, mine), (other, theirs)):
+        listing = invoke(["backups", "--json", "--cache-dir", str(cache)])
+        assert listing.exit_code == 0, listing.stderr
+        assert [b["path"] for b in listing.json["backups"]] == [made["archive"]]
 
 
 # -- merge and replace -------------------------------------------------------------------------
@@ -567,6 +583,7 @@ def test_interrupted_backup_leaves_nothing(
 
     with pytest.raises(KeyboardInterrupt):
         backup_entries(cache_v2, scan_cache(cache_v2).entries, out / name, on_progress=interrupt)
+    gc.collect()  # a compressor left open would now write into its closed file, and fail here
     assert list(out.iterdir()) == []
     assert seen[-1] == total_bytes * round(copying_from + 0.5)
 

@@ -184,3 +184,14 @@ class Window(io.RawIOBase):
         memoryview(buffer)[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+
+def reads_are_recorded(path: Path) -> bool:
+    """Whether reading a file under ``path`` moves its atime, unless known not to.
+
+    Where it does not, "last used" can only mean "written" (see ``pipcachex.lastuse``, which
+    says more: how often, and how it was found out).
+    """
+    from pipcachex.lastuse import last_used  # lastuse is a service above the cache package
+
+    return last_used(path).records_reads is not False

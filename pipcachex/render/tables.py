@@ -25,7 +25,8 @@ def entry_json(entry: CacheEntry) -> dict[str, Any]:
         "last_used": iso_utc(entry.last_used),
         "path": str(entry.path),
         "paths": [str(p) for p in entry.paths],
-        "problem": entry.problem,
+        "problem": None if entry.problem is None else entry.problem.message,
+        "problem_code": None if entry.problem is None else entry.problem.code.value,
         "busy": entry.busy,
     }
 
@@ -69,7 +70,9 @@ def entries_table(entries: Sequence[CacheEntry], now: float, title: str | None =
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for e in entries:
-        detail = e.problem or e.filename or _DESCRIPTIONS.get(e.kind) or e.name
+        detail = (
+            (e.problem and e.problem.message) or e.filename or _DESCRIPTIONS.get(e.kind) or e.name
+        )
         table.add_row(
             e.package or "-",
             e.version or "-",
