@@ -9,10 +9,11 @@ them. But ``info`` needs only totals, and totals add up (``CacheTally``).
 So a tally walks the first parts of the walk (see ``Part``: 256 and more per HTTP layout) in
 its own process, and once those say that the rest would take longer than ``SPREAD_FROM``
 seconds, it hands the remaining parts to a ``parallel.Workers`` pool, at most ``IN_FLIGHT`` per
-worker at a time. A worker walks a part exactly as the scanning process would, with a read-only
-copy of the memo, and answers with the part's tally, what it could not read, the memo keys it
-found and the entries it had to read (``PartTally``). The scanning process merges the tallies
-and writes the memo; a part whose worker was lost is walked there again.
+worker at a time; until a worker has answered, it walks the parts that find no room itself. A
+worker walks a part exactly as the scanning process would, with a read-only copy of the memo,
+and answers with the part's tally, what it could not read, the memo keys it found and the
+entries it had to read (``PartTally``). The scanning process merges the tallies and writes the
+memo; a part whose worker was lost is walked there again.
 """
 
 from __future__ import annotations
@@ -119,12 +120,15 @@ def spread_tally(
     progress = _Progress(on_progress)
     started = time.perf_counter()
     walked = 0
+    answered = False
     finished = False
 
     def land() -> None:
+        nonlocal answered
         part, own, job = flying.popleft()
         assert pool is not None
         answer = pool.result(job)
+        answered = True
         if answer is None:
             walker.unreadable = own
             progress.add(_tally_part(walker, part, tally))
@@ -148,10 +152,16 @@ def spread_tally(
             if pool is None and workers > 1 and _worth_spreading(elapsed, walked, parts):
                 pool = parallel.Workers(workers)
             if pool is not None and pool.working:
-                flying.append((piece, own, pool.submit(TALLY_JOB, (start, piece), _is_part_tally)))
-                while len(flying) > IN_FLIGHT * workers or (flying and flying[0][2].done):
+                while flying and flying[0][2].done:
                     land()
-                continue
+                # Until a worker has answered (starting one takes a while), a part that finds
+                # the workers' queue full is walked here rather than waited for.
+                if len(flying) >= IN_FLIGHT * workers and answered:
+                    land()
+                if len(flying) < IN_FLIGHT * workers:
+                    job = pool.submit(TALLY_JOB, (start, piece), _is_part_tally)
+                    flying.append((piece, own, job))
+                    continue
             walker.unreadable = own
             progress.add(_tally_part(walker, piece, tally))
             walked += 1
