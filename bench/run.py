@@ -268,7 +268,9 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
             "Start-up",
             [
                 Case("python -c pass", [PYTHON, "-c", "pass"]),
+                Case('python -c "import typer"', [PYTHON, "-c", "import typer"]),
                 Case("pipcachex --version", [PIPCACHEX, "--version"]),
+                Case("pipcachex --help", [PIPCACHEX, "--help"]),
                 Case("pip --version", [*pip, "--version"]),
             ],
         )
@@ -296,7 +298,7 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
         groups.append(
             Group(
                 f"list-{tag}",
-                f"list --json ({tag})",
+                f"list ({tag})",
                 [
                     du,
                     Case("pipcachex list --json", [PIPCACHEX, "list", "--json", "--cache-dir", c]),
@@ -304,6 +306,17 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                         "pipcachex list --json (memo off)",
                         [PIPCACHEX, "list", "--json", "--cache-dir", c],
                         env=NO_MEMO,
+                    ),
+                    # A table on a terminal (rich is told stdout and stderr are one), and the
+                    # aligned columns a pipe gets.
+                    Case(
+                        "pipcachex list (human)",
+                        [PIPCACHEX, "list", "--cache-dir", c],
+                        env={"TTY_COMPATIBLE": "1"},
+                    ),
+                    Case(
+                        "pipcachex list --format plain",
+                        [PIPCACHEX, "list", "--format", "plain", "--cache-dir", c],
                     ),
                 ],
                 cold=cold,
@@ -442,6 +455,64 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
         )
     )
 
+    export_help = help_text("export")
+    export_dir = scratch / "exported"
+    copied_dir = scratch / "copied"
+    missing_export = None if export_help is not None else "not available yet"
+
+    def export_argv(*extra: str) -> list[str] | None:
+        if export_help is None:
+            return None
+        return [PIPCACHEX, "export", str(export_dir), "--cache-dir", c, *extra]
+
+    def exported() -> str:
+        return f"{_count_files(export_dir)} files exported" if export_dir.exists() else ""
+
+    def empty_copy_dir() -> None:
+        _rmtree(copied_dir)
+        copied_dir.mkdir()
+
+    def export_done() -> None:
+        _rmtree(export_dir, copied_dir)
+        retime()
+
+    # cp -r copies every file of the cache (a superset of the distributions an export writes)
+    # and find lists them: the floors for an export that copies and one that links.
+    layouts = [str(cache / name) for name in ("http", "http-v2", "wheels")]
+    groups.append(
+        Group(
+            "export",
+            "export (warm)",
+            [
+                Case(
+                    "cp -r",
+                    ["cp", "-r", *layouts, str(copied_dir)],
+                    prepare=empty_copy_dir,
+                    check=lambda: f"{_count_files(copied_dir)} files copied",
+                ),
+                Case(
+                    "pipcachex export --copy",
+                    export_argv("--copy"),
+                    prepare=lambda: _rmtree(export_dir),
+                    missing=missing_export,
+                    ok_codes=(0, 1),
+                    check=exported,
+                ),
+                Case("find -type f", ["find", c, "-type", "f"]),
+                Case(
+                    "pipcachex export (links)",
+                    export_argv(),
+                    prepare=lambda: _rmtree(export_dir),
+                    missing=missing_export,
+                    ok_codes=(0, 1),
+                    check=exported,
+                ),
+            ],
+            after=export_done,
+            warmup=False,
+        )
+    )
+
     work = scratch / "purge-work"
     purge_help = help_text("purge")
     purge_argv: list[str] | None = None
@@ -572,6 +643,24 @@ def _ratio_target(
     return Verdict(text, f"{row.ratio:.2f}x ({row.median:.2f} s) at {size:,}", row.ratio <= limit)
 
 
+def _relative_target(
+    by_size: dict[int, dict[str, list[Row]]],
+    group: str,
+    label: str,
+    base: str,
+    limit: float,
+    text: str,
+) -> Verdict:
+    """Whether ``label`` took at most ``limit`` times as long as ``base`` in the same run."""
+    size = _largest_with(by_size, group, label)
+    row, ref = _row(by_size[size], group, label), _row(by_size[size], group, base)
+    if row is None or ref is None or row.median is None or not ref.median:
+        return Verdict(text, row.status if row else "not run", None)
+    ratio = row.median / ref.median
+    measured = f"{ratio:.2f}x ({row.median:.2f} s vs {ref.median:.2f} s) at {size:,}"
+    return Verdict(text, measured, ratio <= limit)
+
+
 def verdicts(by_size: dict[int, dict[str, list[Row]]]) -> list[Verdict]:
     """Judge every target of issue 6 at the largest size it was measured at."""
     largest, smallest = max(by_size), min(by_size)
@@ -601,7 +690,53 @@ def verdicts(by_size: dict[int, dict[str, list[Row]]]) -> list[Verdict]:
         _ratio_target(by_size, "purge", "pipcachex purge", 2.0, "purge within 2x of find -delete"),
         _ratio_target(by_size, "backup", "pipcachex backup", 1.0, "backup no slower than tar -czf"),
         _ratio_target(by_size, "restore", "pipcachex restore", 2.0, "restore within 2x of tar -xf"),
+        _relative_target(
+            by_size,
+            "list-warm",
+            "pipcachex list (human)",
+            "pipcachex list --json",
+            1.3,
+            "list as a table within 1.3x of list --json",
+        ),
+        _relative_target(
+            by_size,
+            "list-warm",
+            "pipcachex list --format plain",
+            "pipcachex list --json",
+            1.3,
+            "list --format plain within 1.3x of list --json",
+        ),
+        _relative_target(
+            by_size,
+            "startup",
+            "pipcachex --version",
+            'python -c "import typer"',
+            1.5,
+            "--version within 1.5x of import typer",
+        ),
+        _relative_target(
+            by_size,
+            "startup",
+            "pipcachex --help",
+            'python -c "import typer"',
+            2.0,
+            "--help within 2x of import typer",
+        ),
     ]
+    found.append(
+        _ratio_target(
+            by_size, "export", "pipcachex export --copy", 1.5, "export --copy within 1.5x of cp -r"
+        )
+    )
+    size = _largest_with(by_size, "export", "pipcachex export (links)")
+    linked = _row(by_size[size], "export", "pipcachex export (links)")
+    listed = _row(by_size[size], "export", "find -type f")
+    text = "export (links) within 2x of find"
+    if linked and listed and linked.median and listed.median:
+        ratio = linked.median / listed.median
+        found.append(Verdict(text, f"{ratio:.2f}x ({linked.median:.2f} s) at {size:,}", ratio <= 2))
+    else:
+        found.append(Verdict(text, "not measured", None))
     with_rss = [r for g in res.values() for r in g if r.label.startswith("pipcachex") and r.rss_mib]
     if with_rss:
         peak = max(with_rss, key=lambda r: r.rss_mib or 0.0)

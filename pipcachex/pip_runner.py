@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,21 @@ PYTHON_OPTION_SINCE = Version("22.3")
 _CACHE_DISABLED = "cache is disabled"
 _VERSION_SNIPPET = "import pip, sys; sys.stdout.write(pip.__version__)"
 _PURELIB_SNIPPET = "import sysconfig; print(sysconfig.get_path('purelib'))"
+
+
+def format_command(command: Sequence[str]) -> str:
+    """A command line quoted so it can be pasted into this system's shell."""
+    if os.name == "nt":
+        return subprocess.list2cmdline(list(command))
+    return shlex.join(command)
+
+
+def pip_error_line(stderr: str) -> str | None:
+    """The last ``ERROR:`` line pip wrote (what pip says went wrong), without the prefix."""
+    for line in reversed(stderr.splitlines()):
+        if line.startswith("ERROR:"):
+            return line.removeprefix("ERROR:").strip() or None
+    return None
 
 
 def pip_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -118,7 +134,7 @@ class PipRunner:
             ) from exc
         except subprocess.TimeoutExpired as exc:
             raise PipError(
-                f"pip did not finish within {timeout:g}s: {' '.join(cmd)}",
+                f"pip did not finish within {timeout:g}s: {format_command(cmd)}",
                 command=cmd,
                 returncode=-1,
                 stderr=str(exc.stderr or ""),
@@ -129,8 +145,10 @@ class PipRunner:
                     "pip's cache is disabled (--no-cache-dir, PIP_NO_CACHE_DIR or the "
                     "no-cache-dir setting); pass --cache-dir to work on a cache directory anyway"
                 )
+            said = pip_error_line(result.stderr)
             raise PipError(
-                f"pip failed with exit code {result.returncode}: {' '.join(cmd)}",
+                f"pip failed with exit code {result.returncode}: {format_command(cmd)}"
+                + (f" ({said})" if said else ""),
                 command=cmd,
                 returncode=result.returncode,
                 stderr=result.stderr,

@@ -116,7 +116,7 @@ def test_info_says_what_last_used_means(cache_v2: Path, monkeypatch: pytest.Monk
         "source",
     }
     human = invoke(["info", "--cache-dir", str(cache_v2)]).stdout
-    assert "Last used" in human
+    assert f"Last used: {said['policy']}" in human
 
 
 @pytest.mark.parametrize(

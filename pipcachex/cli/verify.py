@@ -28,6 +28,7 @@ def verify_command(
     """Find damaged cache entries and say what is wrong; exit 1 if any (fixed: 0)."""
     from pipcachex.cache import scan_cache
     from pipcachex.render.verify import render_verify
+    from pipcachex.render.words import count_noun
     from pipcachex.verify import fix_problems, verify_scan
 
     output = common.output
@@ -42,7 +43,9 @@ def verify_command(
         if not common.json_mode:
             render_verify(output, result, fixing=False)
         confirm_destructive(
-            yes, f"Remove {len(result.damaged)} damaged entries from {result.cache_dir}?"
+            yes,
+            f"Remove {count_noun(len(result.damaged), 'damaged entry', 'damaged entries')} "
+            f"from {result.cache_dir}?",
         )
         with output.progress("Removing entries", total=len(result.damaged)) as bar:
             result = fix_problems(result, on_progress=bar.update)

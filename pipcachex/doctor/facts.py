@@ -16,8 +16,6 @@ from pipcachex.doctor.filesystem import FilesystemFacts, OwnershipFacts
 from pipcachex.doctor.pipconfig import PipConfig
 
 _REFUSED = re.compile(r"The directory '(.+?)' or its parent directory is not owned")
-STALE_PREFIX = "stale "
-"""How the scanner's problem text starts for a stale temp file or build directory."""
 
 
 @dataclass(frozen=True)

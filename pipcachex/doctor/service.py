@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pipcachex.backup import default_backup_dir
-from pipcachex.cache import Layout, check_cache_dir, scan_cache
+from pipcachex.cache import Layout, ProblemCode, check_cache_dir, scan_cache
 from pipcachex.cache.memo import memo_directory
 from pipcachex.doctor.checks_cache import (
     check_entries,
@@ -24,7 +24,6 @@ from pipcachex.doctor.checks_cache import (
 )
 from pipcachex.doctor.checks_pip import check_caching, check_pip_caches, check_stranded, same_path
 from pipcachex.doctor.facts import (
-    STALE_PREFIX,
     CacheFacts,
     Candidate,
     EntryProblem,
@@ -39,11 +38,12 @@ from pipcachex.doctor.model import DoctorReport, Finding, PipSummary
 from pipcachex.doctor.pipconfig import parse_config_debug
 from pipcachex.errors import PipcachexError
 from pipcachex.pip_runner import MINIMUM_PIP, PipRunner
-from pipcachex.verify import verify_scan
+from pipcachex.verify import Found, verify_scan
 
 CommandCallback = Callable[[Sequence[str]], None]
 ProgressCallback = Callable[[int], None]
 _LAYOUT_NAMES = ("http", "http-v2", "wheels")
+_STALE = frozenset({ProblemCode.STALE_TEMP, ProblemCode.STALE_BUILD})
 
 
 def default_pythons(path: str | None = None) -> list[str]:
@@ -109,7 +109,13 @@ def gather_cache(root: str, on_progress: ProgressCallback | None = None) -> Cach
             filesystem=filesystem,
         )
     result = verify_scan(scan)
-    problems = [EntryProblem(p.path, p.problem, p.entry.size) for p in result.problems]
+    stale = [p for p in result.damaged if p.problem.code in _STALE]
+    damaged = [p for p in result.damaged if p.problem.code not in _STALE]
+    unreadable = [
+        f"{p.path}: {p.problem}"
+        for p in result.unreadable_entries
+        if p.problem.code is ProblemCode.UNREADABLE
+    ]
     layouts = tuple(
         LayoutUse(
             layout.value,
@@ -124,12 +130,16 @@ def gather_cache(root: str, on_progress: ProgressCallback | None = None) -> Cach
         entries=len(scan.entries),
         total_size=scan.total_size,
         layouts=layouts,
-        damaged=tuple(p for p in problems if not p.problem.startswith(STALE_PREFIX)),
-        stale=tuple(p for p in problems if p.problem.startswith(STALE_PREFIX)),
-        unreadable=scan.unreadable,
+        damaged=tuple(_entry_problem(p) for p in damaged),
+        stale=tuple(_entry_problem(p) for p in stale),
+        unreadable=(*scan.unreadable, *unreadable),
         ownership=ownership,
         filesystem=filesystem,
     )
+
+
+def _entry_problem(found: Found) -> EntryProblem:
+    return EntryProblem(found.path, found.problem.message, found.entry.size)
 
 
 def gather_candidates(environ: Mapping[str, str], exclude: Sequence[str]) -> list[Candidate]:

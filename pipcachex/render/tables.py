@@ -9,7 +9,10 @@ from rich.table import Table
 
 from pipcachex.cache import CacheEntry, Kind
 from pipcachex.listing import PackageSummary, Totals
+from pipcachex.render.words import count_noun
 from pipcachex.units import format_age, format_size, iso_utc
+
+__all__ = ["count_noun", "entries_table", "entry_json", "package_json", "packages_table"]
 
 
 def entry_json(entry: CacheEntry) -> dict[str, Any]:
@@ -116,8 +119,3 @@ def packages_table(rows: Sequence[PackageSummary], now: float, limit: int | None
             format_age(max(r.newest_use for r in rest), now=now) + " ago",
         )
     return table
-
-
-def count_noun(number: int, one: str, many: str) -> str:
-    """``1 entry`` / ``3 entries``."""
-    return f"{number} {one if number == 1 else many}"
