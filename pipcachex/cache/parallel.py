@@ -96,7 +96,11 @@ class Workers:
                     initargs=(self._errors,),
                 )
             future = self._executor.submit(run, argument)
-        except Exception as exc:  # OSError, or a pool already broken: no worker will answer
+        except BrokenProcessPool:  # a worker died before this job could be handed over
+            self._track()
+            self._fail(self._lost())
+            return Job(None, check)
+        except Exception as exc:  # OSError: no worker will answer
             self._track()
             self._fail(f"could not start a worker process: {exc}")
             return Job(None, check)
