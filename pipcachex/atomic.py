@@ -8,14 +8,40 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
+from pipcachex import capabilities
+
+#: Where a file open elsewhere cannot be replaced (Windows: pip, an antivirus or an indexer may
+#: hold it for a moment), ``replace`` tries again this often, for at most this long.
+REPLACE_RETRY_SECONDS = 0.05
+REPLACE_PATIENCE_SECONDS = 1.0
+
+
+def replace(source: str | Path, destination: str | Path) -> None:
+    """``os.replace``, retried briefly where a file another process holds open is in the way."""
+    if capabilities.current().replace_open:
+        os.replace(source, destination)
+        return
+    deadline = time.monotonic() + REPLACE_PATIENCE_SECONDS
+    while True:
+        try:
+            os.replace(source, destination)
+            return
+        except PermissionError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(REPLACE_RETRY_SECONDS)
+
 
 def fsync_directory(directory: Path) -> None:
     """Make renames in ``directory`` durable; file systems that cannot do it are left be."""
+    if not capabilities.current().fsync_directory:
+        return  # Windows: a directory cannot be opened; its renames are durable with the files
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -43,7 +69,7 @@ def atomic_output(path: Path, *, suffix: str = ".tmp") -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp, path)
+        replace(temp, path)
         fsync_directory(path.parent)
     finally:
         with suppress(FileNotFoundError):

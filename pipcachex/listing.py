@@ -14,6 +14,7 @@ from packaging.version import InvalidVersion, Version
 from pipcachex.cache import CacheEntry, CacheScan, CacheWalk, Kind, Layout
 from pipcachex.cache.tally import AGE_RESOLUTION, ProjectTally
 from pipcachex.errors import PipcachexError
+from pipcachex.lastuse import LastUsed, last_used
 from pipcachex.selection import Selection
 from pipcachex.target import CacheTarget
 
@@ -129,6 +130,8 @@ class InfoResult:
     python: str | None = None
     python_source: str | None = None
     age_profile: tuple[AgeBand, ...] = ()
+    #: What "last used" means on the cache's file system (None: the cache does not exist).
+    last_used: LastUsed | None = None
 
 
 def _entry_order(key: SortKey) -> Callable[[CacheEntry], tuple[Any, ...]]:
@@ -249,4 +252,5 @@ def cache_info(target: CacheTarget, walk: CacheWalk) -> InfoResult:
         python=target.python.path,
         python_source=target.python.source,
         age_profile=age_profile(tally.last_used, walk.scanned_at),
+        last_used=last_used(walk.root) if walk.exists else None,
     )

@@ -25,6 +25,7 @@ import sys
 import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -34,7 +35,8 @@ import pytest
 import unprivileged
 from index_server import IndexServer, ServeOptions
 
-from pipcachex.cache import readers
+from pipcachex import capabilities
+from pipcachex.cache import parallel
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PIPS = ROOT / ".test-pips"
@@ -141,6 +143,20 @@ class PipRunner(Protocol):
     ) -> subprocess.CompletedProcess[str]:
         """Run a test pip against the session index."""
         ...
+
+
+def require_tool(name: str) -> str:
+    """The path of a (POSIX-only) tool the test needs; where it is missing, skip naming it."""
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"needs the {name} command, which this system does not have")
+    return found
+
+
+def require_file_modes() -> None:
+    """Skip the test where file modes mean little (Windows: only a read-only bit)."""
+    if not capabilities.current().file_modes:
+        pytest.skip("needs file modes (chmod), which mean little on this system")
 
 
 def copy_tree(src: Path, dest: Path) -> Path:
@@ -407,44 +423,36 @@ def busy_cache(mixed_cache: Path) -> Path:
 
 
 @pytest.fixture
-def started_workers(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
-    """Every worker process pipcachex starts during the test (readers and walkers), in order."""
-    started: list[subprocess.Popen[bytes]] = []
-    real_start = readers.start_worker
+def capabilities_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Factory: ``capabilities_off(name, ...)`` switches those capabilities off for the test.
 
-    def counted_start(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
-        process = real_start(*args, **kwargs)
-        started.append(process)
-        return process
+    It goes through ``PIPCACHEX_CAPABILITIES_OFF``, so worker processes and CLI subprocesses the
+    test starts do without them too; what the run switched off already stays off.
+    """
 
-    monkeypatch.setattr(readers, "start_worker", counted_start)
-    return started
+    def switch_off(*names: str) -> None:
+        before = os.environ.get(capabilities.ENVIRONMENT, "")
+        monkeypatch.setenv(capabilities.ENVIRONMENT, ",".join(filter(None, [before, *names])))
+        capabilities.forget()
+
+    yield switch_off
+    monkeypatch.undo()
+    capabilities.forget()
 
 
 @pytest.fixture
-def fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Factory: ``fake_worker(name, *answers)`` makes pipcachex start a worker that misbehaves.
+def started_workers(monkeypatch: pytest.MonkeyPatch) -> list[BaseProcess]:
+    """Every worker process pipcachex starts during the test, in order of start."""
+    started: list[BaseProcess] = []
+    real_submit = parallel.Workers.submit
 
-    The worker module ``name`` reads the start of its first message, then, with no
-    ``answers``, dies without a word; otherwise it writes each answer (msgpack) and waits,
-    answering nothing more, until its input ends.
-    """
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    def counted_submit(self: parallel.Workers, *args: Any) -> parallel.Job[Any]:
+        job = real_submit(self, *args)
+        started.extend(p for p in self.processes.values() if p not in started)
+        return job
 
-    def make(name: str, *answers: object) -> None:
-        lines = ["import os, sys, msgpack", "os.read(0, 1)"]
-        if answers:
-            lines += [
-                f"for answer in {answers!r}:",
-                "    sys.stdout.buffer.write(msgpack.packb(answer))",
-                "sys.stdout.buffer.flush()",
-                "while os.read(0, 65536):",
-                "    pass",
-            ]
-        (tmp_path / f"{name}.py").write_text("\n".join(lines) + "\n")
-        monkeypatch.setattr(readers, "WORKER_MODULE", name)
-
-    return make
+    monkeypatch.setattr(parallel.Workers, "submit", counted_submit)
+    return started
 
 
 @pytest.fixture

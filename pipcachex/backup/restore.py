@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from pipcachex.atomic import fsync_directory
+from pipcachex.atomic import fsync_directory, replace
 from pipcachex.backup.catalog import ArchiveRef
 from pipcachex.backup.directories import Directories, Obstacles
 from pipcachex.backup.format import CHUNK, ArchiveError, BackupHeader
@@ -429,7 +429,7 @@ class _Writer:
             # refused): a file there now is compared again and never overwritten if different.
             state = _compare(target, table.sizes[index], table.digest(index))
             if state == "missing":
-                os.replace(temp, target)
+                replace(temp, target)
                 # Times after the rename: a temp file never looks old to anything that
                 # cleans up old temp files.
                 os.utime(target, ns=(table.atimes[index], table.mtimes[index]))

@@ -2,7 +2,7 @@
 
 This is the part of a scan that opens files: the record's headers, then the end of a zip (its
 central directory and ``WHEEL``), the first member of a tar, a metadata file or an index page
-(see ``identify``). It runs in the scanning process, or in worker processes (see ``readers``)
+(see ``identify``). It runs in the scanning process, or in worker processes (see ``readahead``)
 when a scan has many entries the memo does not know.
 """
 
@@ -64,6 +64,11 @@ VANISHED = Problem(ProblemCode.VANISHED, "file vanished while being read")
 def unreadable_problem(exc: OSError) -> Problem:
     """The problem of an entry whose file could not be read (permissions, an I/O error)."""
     return Problem(ProblemCode.UNREADABLE, f"cannot be read: {exc.strerror or exc}")
+
+
+def attribute_all(tasks: list[Task]) -> list[Identity]:
+    """``attribute`` of each task, in order: the job a worker process runs on a batch."""
+    return [attribute(*task) for task in tasks]
 
 
 def _identify_body(record: HttpRecord, body_path: str, body_size: int) -> Identity:

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
-_NOATIME = getattr(os, "O_NOATIME", 0)
+from pipcachex import capabilities
+
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
 _READ_FLAGS = os.O_RDONLY | _CLOEXEC | getattr(os, "O_BINARY", 0)
+# Without O_DIRECTORY, O_NONBLOCK keeps a FIFO put where a directory was from blocking the open.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 @contextmanager
@@ -26,10 +29,10 @@ def untouched_descriptor(path: str | Path) -> Iterator[int]:
     """A read-only descriptor on ``path`` whose reads do not change its atime; closed on exit."""
     restore: tuple[int, int] | None = None
     fd = -1
-    if _NOATIME:
+    if capabilities.current().noatime:
         # O_NOATIME is only allowed on files one owns (or as root).
         with suppress(PermissionError):
-            fd = os.open(path, _READ_FLAGS | _NOATIME)
+            fd = os.open(path, _READ_FLAGS | os.O_NOATIME)
     if fd < 0:
         # Without O_NOATIME, read normally and put the times back afterwards.
         before = os.stat(path)
@@ -73,32 +76,64 @@ def read_untouched(path: str | Path, limit: int) -> bytes:
 
 @contextmanager
 def scandir_untouched(directory: str | Path) -> Iterator[Iterator[os.DirEntry[str]]]:
-    """``os.scandir`` that does not move the directory's atime (a ``--dry-run`` changes nothing).
+    """``os.scandir`` that does not move the directory's atime where the system allows it.
 
-    The entries' ``path`` is only their name (the listing is made from a descriptor): join
-    ``directory / entry.name``. Use them only inside the ``with`` block.
+    The entries' ``path`` may be only their name (the listing may be made from a descriptor):
+    join ``directory / entry.name``. Use them only inside the ``with`` block. Without directory
+    descriptors (Windows) the directory is listed by path, as any program lists it.
     """
-    fd = open_directory_untouched(directory)
+    have = capabilities.current()
+    # Without O_NOATIME, listing moves the directory's atime: it is put back afterwards.
+    atime = None if have.noatime else os.stat(directory).st_atime_ns
     try:
-        with os.scandir(fd) as listing:
-            yield listing
+        if not have.directory_fd:
+            with os.scandir(directory) as listing:
+                yield listing
+            return
+        fd = open_directory_untouched(directory)
+        try:
+            with os.scandir(fd) as listing:
+                yield listing
+        finally:
+            os.close(fd)
     finally:
-        os.close(fd)
+        if atime is not None:
+            put_atime_back(directory, atime)
+
+
+def put_atime_back(path: str | Path, atime_ns: int) -> None:
+    """Give ``path`` back the atime it had before it was read or listed, if that moved it.
+
+    The mtime set with it is the one ``path`` has now, so a change made meanwhile keeps its
+    time; nothing is done where the atime did not move (most reads on a relatime mount).
+    """
+    try:
+        now = os.stat(path)
+        if now.st_atime_ns != atime_ns:
+            os.utime(path, ns=(atime_ns, now.st_mtime_ns))
+    except OSError:
+        pass  # gone, or not ours to change: reading it was all that was asked
 
 
 def open_directory_untouched(directory: str | Path) -> int:
     """A descriptor on ``directory`` for ``os.scandir(fd)`` that does not move its atime.
 
-    The caller closes it. The scanner lists a directory per entry or more, so it uses this
-    directly rather than through the ``scandir_untouched`` context manager.
+    Only where ``capabilities.current().directory_fd``; ``scandir_untouched`` checks. The
+    caller closes it.
     """
-    try:
-        return os.open(directory, _DIRECTORY_FLAGS | _NOATIME)
-    except PermissionError:
+    have = capabilities.current()
+    flags = os.O_RDONLY | _CLOEXEC | (os.O_DIRECTORY if have.o_directory else _NONBLOCK)
+    fd = -1
+    if have.noatime:
         # O_NOATIME is refused on directories one does not own: list them the ordinary way.
-        if not _NOATIME:
-            raise
-        return os.open(directory, _DIRECTORY_FLAGS)
+        with suppress(PermissionError):
+            fd = os.open(directory, flags | os.O_NOATIME)
+    if fd < 0:
+        fd = os.open(directory, flags)
+    if not have.o_directory and not stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotADirectoryError(20, "Not a directory", str(directory))
+    return fd
 
 
 def window(base: BinaryIO, offset: int, length: int) -> BinaryIO:
@@ -152,12 +187,11 @@ class Window(io.RawIOBase):
 
 
 def reads_are_recorded(path: Path) -> bool:
-    """Whether the file system under ``path`` records reads in atime (it is not ``noatime``).
+    """Whether reading a file under ``path`` moves its atime, unless known not to.
 
-    Where it does not, "last used" can only mean "written", and ``--older-than`` selects by age.
+    Where it does not, "last used" can only mean "written" (see ``pipcachex.lastuse``, which
+    says more: how often, and how it was found out).
     """
-    try:
-        flags = os.statvfs(path).f_flag
-    except OSError:
-        return True
-    return not flags & getattr(os, "ST_NOATIME", 0)
+    from pipcachex.lastuse import last_used  # lastuse is a service above the cache package
+
+    return last_used(path).records_reads is not False

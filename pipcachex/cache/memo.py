@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,8 @@ from pipcachex.cache.model import PROBLEM_CODES, Kind, Problem
 FORMAT = 5
 _KINDS = {kind.value: kind for kind in Kind}
 Stamp = tuple[int, ...]
+#: Bytes in a key (see ``memo_key``): the layout's digit and the 28 bytes of the name.
+KEY_LENGTH = 29
 
 
 def memo_directory() -> Path | None:
@@ -87,10 +88,12 @@ class AttributionMemo:
         self._loaded = 0
         self._kept = 0
         self._dirty = False
-        self._abandoned = False
         self._packer = msgpack.Packer(use_bin_type=True)
         self._pending = bytearray()
         self._sink: BinaryIO | None = None
+        # A worker's memo reports to the scanning process instead (see report_to_parent).
+        self._report_kept = bytearray()
+        self._report_learnt: list[tuple[bytes, Stamp, Identity]] | None = None
         if self._path is not None:
             self._load()
 
@@ -137,7 +140,7 @@ class AttributionMemo:
                     scan_failed = True
                     raise
                 self._flush()
-                if not self.will_replace():
+                if self._sink is None or not (self._dirty or self._kept != self._loaded):
                     raise _Unchanged  # atomic_output then drops its temporary file
         except (_Unchanged, OSError):
             if scan_failed:
@@ -146,45 +149,30 @@ class AttributionMemo:
         finally:
             self._sink = None
 
-    def record_in_memory(self) -> None:
-        """Collect what lookups keep and ``record`` learns in memory, for ``records``.
+    def report_to_parent(self) -> None:
+        """Collect what lookups keep and ``record`` learns for ``take_report``; write nothing.
 
-        This is a walk worker's memo (see ``cache.walkers``): the scanning process writes the
-        file, with the records of every worker, and only when it changes.
+        This is a worker's memo (see ``cache.walkers``): the scanning process writes the file.
         """
-        self._sink = io.BytesIO()
+        self._sink = None
+        self._report_kept = bytearray()
+        self._report_learnt = []
 
-    def counts(self) -> tuple[int, bool]:
-        """How many records this scan kept or learnt, and whether any of them is new."""
-        return self._kept, self._dirty
+    def take_report(self) -> tuple[bytes, list[tuple[bytes, Stamp, Identity]]]:
+        """The keys found valid (concatenated) and the entries learnt since the last report."""
+        kept, learnt = bytes(self._report_kept), self._report_learnt or []
+        self._report_kept, self._report_learnt = bytearray(), []
+        return kept, learnt
 
-    def records(self) -> bytes:
-        """What ``record_in_memory`` collected, as the memo file holds it (without its header)."""
-        self._flush()
-        return self._sink.getvalue() if isinstance(self._sink, io.BytesIO) else b""
-
-    def adopt(self, kept: int, dirty: bool) -> None:
-        """Count in what a walk worker's memo kept and learnt (see ``counts``)."""
-        self._kept += kept
-        self._dirty = self._dirty or dirty
-
-    def will_replace(self) -> bool:
-        """Whether the memo file is to be replaced, so the walk workers' records are wanted."""
-        changed = self._dirty or self._kept != self._loaded
-        return self._sink is not None and not self._abandoned and changed
-
-    def add_records(self, records: bytes) -> None:
-        """Write a walk worker's ``records`` into the memo being recorded."""
-        self._flush()
-        if self._sink is not None:
-            try:
-                self._sink.write(records)
-            except OSError:
-                self._sink = None  # a full disk: give up on the memo, not on the scan
-
-    def abandon(self) -> None:
-        """Leave the memo file as it is after this scan: some of its records were lost."""
-        self._abandoned = True
+    def keep_known(self, kept: bytes) -> None:
+        """Keep the records of the keys a worker found valid (``take_report``'s ``kept``)."""
+        known = self._known
+        for start in range(0, len(kept), KEY_LENGTH):
+            key = kept[start : start + KEY_LENGTH]
+            packed = known.pop(key, None)
+            if packed is not None:
+                self._kept += 1
+                self._put((key, packed))
 
     def lookup(self, key: bytes, stamp: Stamp) -> Identity | None:
         """The memoised identity of the entry at ``key`` if its files still have ``stamp``."""
@@ -206,10 +194,15 @@ class AttributionMemo:
             self._pending += self._packer.pack((key, packed))
             if len(self._pending) >= 1 << 16:
                 self._flush()
+        elif self._report_learnt is not None:
+            self._report_kept += key
         return identity
 
     def record(self, key: bytes, stamp: Stamp, identity: Identity) -> None:
         """Remember what attributing the entry at ``key`` found, unless it may change by itself."""
+        if self._report_learnt is not None:
+            self._report_learnt.append((key, stamp, identity))
+            return
         self._dirty = True
         problem = identity.problem
         if problem is not None and problem.code.is_transient:

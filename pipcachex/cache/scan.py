@@ -13,16 +13,15 @@ import os
 import stat
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeGuard, cast
+from typing import cast
 
+from pipcachex import capabilities
 from pipcachex.cache.attribute import attribute
 from pipcachex.cache.directory import PIP_STATE_NAMES, STALE_SECONDS
-from pipcachex.cache.fileio import open_directory_untouched, scandir_untouched
+from pipcachex.cache.fileio import open_directory_untouched, put_atime_back, scandir_untouched
 from pipcachex.cache.identify import Identity
 from pipcachex.cache.layout import (
     LOCK_NAME,
@@ -40,10 +39,6 @@ from pipcachex.cache.walkers import Part, WalkStart, spread_tally
 from pipcachex.cache.wheels import Subdirectory, built_wheel_entries
 from pipcachex.errors import CacheError
 
-_WALK_THREADS = 8
-_AHEAD = 16
-_COLD_LISTING = 150e-6
-"""Seconds a directory listing takes beyond which the walk is waiting on the disk."""
 _HTTP_LAYOUTS = {"http": Layout.HTTP, "http-v2": Layout.HTTP_V2}
 
 ProgressCallback = Callable[[int], None]
@@ -209,7 +204,12 @@ class _Walker:
         self.now = now
         self.unreadable: list[str] = []
         self._on_progress = on_progress
-        self._listed = 0
+        # Without descriptors on directories (Windows), directories are listed by path.
+        have = capabilities.current()
+        self._by_fd = have.directory_fd
+        # Without O_NOATIME, listing a directory moves its atime: put it back (a dry run
+        # changes nothing).
+        self._put_atimes_back = not have.noatime
         # A walk worker reads what it finds itself: it is one of several processes already.
         self._read_ahead = ReadAhead(self._finish, None if read_ahead else 0)
         self.worker_trouble = self._read_ahead.worker_trouble
@@ -227,47 +227,12 @@ class _Walker:
             progress(count)
 
     def _found(self) -> Iterator[CacheEntry | Unread]:
-        """Every piece's entries in order, HTTP trees listed ahead by threads once the disk is
-        what the walk waits on.
-
-        In memory, a listing costs some 10-20 µs of mostly Python, and threads only add GIL
-        contention (a quarter more time, measured at 100,000 entries). On a cache that is not in
-        memory every directory and inode read waits on the disk; threads overlap those waits
-        (open, getdents and stat release the GIL): about half the time, cold. So the HTTP trees
-        are listed in turn until one of them lists slower than ``_COLD_LISTING`` a directory,
-        and ahead in threads from then on. The order is the same either way, and at most
-        ``_AHEAD`` trees wait in memory.
-        """
-        pool: ThreadPoolExecutor | None = None
-        ahead: deque[tuple[Part, Future[list[tuple[str, Listing]]]]] = deque()
-        try:
-            for piece in self.parts():
-                if pool is not None and _listed_ahead(piece):
-                    ahead.append((piece, pool.submit(self._subtree, piece.path)))
-                    if len(ahead) >= _AHEAD:
-                        part, folders = ahead.popleft()
-                        yield from self._part_items(part, folders.result())
-                    continue
-                while ahead:
-                    part, folders = ahead.popleft()
-                    yield from self._part_items(part, folders.result())
-                if isinstance(piece, CacheEntry):
-                    yield piece
-                elif pool is None and _listed_ahead(piece):
-                    started, listed = time.perf_counter(), self._listed
-                    tree = self._subtree(piece.path)
-                    if time.perf_counter() - started > _COLD_LISTING * (self._listed - listed):
-                        pool = ThreadPoolExecutor(_WALK_THREADS, "pipcachex-walk")
-                    yield from self._part_items(piece, tree)
-                else:
-                    yield from self._part_items(piece)
-            while ahead:
-                part, folders = ahead.popleft()
-                yield from self._part_items(part, folders.result())
-        finally:
-            if pool is not None:
-                # Interrupted (Ctrl-C, an error downstream): drop what was not started yet.
-                pool.shutdown(wait=True, cancel_futures=True)
+        """Every piece's entries in order."""
+        for piece in self.parts():
+            if isinstance(piece, CacheEntry):
+                yield piece
+            else:
+                yield from self._part_items(piece)
 
     def parts(self) -> Iterator[Part | CacheEntry]:
         """The whole walk in its order, cut into parts (256 and more per HTTP layout).
@@ -317,33 +282,33 @@ class _Walker:
             return cast(Iterator[CacheEntry], self._part_items(part))
         return self._read_ahead.in_order(self._part_items(part))
 
-    def _part_items(
-        self, part: Part, folders: list[tuple[str, Listing]] | None = None
-    ) -> Iterator[CacheEntry | Unread]:
+    def _part_items(self, part: Part) -> Iterator[CacheEntry | Unread]:
         if part.layout is Layout.WHEELS:
             return self._wheel_dirs(part.path, part.depth)
-        if folders is None:
-            if part.whole:
-                folders = self._subtree(part.path)
-            else:
-                files = self._listing(part.path)[0]
-                folders = [(part.path, files)] if files else []
-        return self._http(folders, part.layout)
+        if part.whole:
+            return self._http(self._tree(part.path), part.layout)
+        files = self._listing(part.path)[0]
+        return self._http([(part.path, files)] if files else [], part.layout)
 
     def _listing(self, directory: str) -> tuple[Listing, list[str]]:
         """The files (name, lstat) and subdirectories (full paths) of ``directory``, sorted."""
         files: Listing = []
         dirs: list[str] = []
-        self._listed += 1
+        by_fd = self._by_fd
+        target: int | str = directory
+        atime = None
         try:
-            fd = open_directory_untouched(directory)
+            if self._put_atimes_back:
+                atime = os.stat(directory).st_atime_ns
+            if by_fd:
+                target = open_directory_untouched(directory)
         except FileNotFoundError:
             return files, dirs
         except OSError as exc:
             self.unreadable.append(f"{directory}: {exc.strerror}")
             return files, dirs
         try:
-            with os.scandir(fd) as listing:
+            with os.scandir(target) as listing:
                 for item in listing:
                     try:
                         if item.is_dir(follow_symlinks=False):
@@ -352,10 +317,15 @@ class _Walker:
                             files.append((item.name, item.stat(follow_symlinks=False)))
                     except FileNotFoundError:
                         continue  # pip replaced or removed it while we looked
+        except FileNotFoundError:
+            pass  # listed by path (no directory descriptors): removed while we looked
         except OSError as exc:
             self.unreadable.append(f"{directory}: {exc.strerror}")
         finally:
-            os.close(fd)
+            if by_fd:
+                os.close(cast(int, target))
+            if atime is not None:
+                put_atime_back(directory, atime)
         if len(files) > 1:
             files.sort()
         if len(dirs) > 1:
@@ -374,9 +344,6 @@ class _Walker:
             if dirs:
                 dirs.reverse()
                 stack.extend(dirs)
-
-    def _subtree(self, directory: str) -> list[tuple[str, Listing]]:
-        return list(self._tree(directory))
 
     def _files(self, directory: str) -> Iterator[tuple[str, os.stat_result]]:
         for folder, files in self._tree(directory):
@@ -554,11 +521,6 @@ class _Walker:
         except FileNotFoundError:
             return None  # removed while we looked
         return Subdirectory(path, mtime, list(self._files(path)))
-
-
-def _listed_ahead(piece: Part | CacheEntry) -> TypeGuard[Part]:
-    """Whether ``piece`` is an HTTP tree, which threads may list ahead on a cold cache."""
-    return isinstance(piece, Part) and piece.whole and piece.layout is not Layout.WHEELS
 
 
 def _http_entry(

@@ -1,21 +1,18 @@
 """Running totals over cache entries, which add up the same in one process or in several.
 
 ``info`` never holds a cache's entries: it adds each one into a ``CacheTally`` as the walk finds
-it. A walk spread over worker processes (``cache.walkers``) keeps one tally per process and
-merges them at the end, so every figure here is a sum, a set, a minimum or a maximum: the result
-is the same whatever order the entries arrive in and however they were split.
+it. A walk spread over worker processes (``cache.walkers``) has each part tallied apart and
+merges the tallies (they come back pickled, so every attribute travels), so every figure here
+is a sum, a set, a minimum or a maximum: the result is the same whatever order the entries
+arrive in and however they were split.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from fnmatch import fnmatchcase
-from typing import Any
 
 from pipcachex.cache.model import CacheEntry, Kind, Layout
-
-_KINDS = {kind.value: kind for kind in Kind}
-_LAYOUTS = {layout.value: layout for layout in Layout}
 
 
 class ProjectTally:
@@ -69,13 +66,14 @@ class CacheTally:
     """
 
     def __init__(self) -> None:
-        self.buckets: dict[tuple[Kind, Layout], list[int]] = defaultdict(lambda: [0, 0])
+        # Module-level factories, not lambdas: a tally travels from a worker pickled.
+        self.buckets: dict[tuple[Kind, Layout], list[int]] = defaultdict(_count_and_size)
         self.projects: dict[str, ProjectTally] = defaultdict(ProjectTally)
         self.http_files = 0
         self.http_size = 0
         self.wheel_files = 0
         self.wheels_size = 0
-        self.last_used: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        self.last_used: dict[int, list[int]] = defaultdict(_count_and_size)
 
     def add(self, entry: CacheEntry) -> None:
         """Count ``entry`` in; this runs once per entry of the cache."""
@@ -114,40 +112,6 @@ class CacheTally:
             hour[0] += count
             hour[1] += size
 
-    def to_wire(self) -> list[Any]:
-        """The tally as plain lists and numbers, for msgpack (see ``from_wire``)."""
-        return [
-            [
-                [kind.value, layout.value, count, size]
-                for (kind, layout), (count, size) in self.buckets.items()
-            ],
-            [
-                [name, p.entries, p.size, sorted(p.versions), p.oldest, p.newest]
-                for name, p in self.projects.items()
-            ],
-            [self.http_files, self.http_size, self.wheel_files, self.wheels_size],
-            [[hour, count, size] for hour, (count, size) in self.last_used.items()],
-        ]
 
-    @classmethod
-    def from_wire(cls, wire: Any) -> CacheTally:
-        """The tally ``to_wire`` described; malformed input raises ``ValueError``."""
-        tally = cls()
-        try:
-            buckets, projects, figures, *rest = wire
-            ages = rest[0] if rest else []
-            for kind, layout, count, size in buckets:
-                tally.buckets[_KINDS[kind], _LAYOUTS[layout]] = [int(count), int(size)]
-            for name, entries, size, versions, oldest, newest in projects:
-                project = tally.projects[str(name)]
-                project.entries, project.size = int(entries), int(size)
-                project.versions = {str(v) for v in versions}
-                project.oldest, project.newest = float(oldest), float(newest)
-            http_files, http_size, wheel_files, wheels_size = figures
-            tally.http_files, tally.http_size = int(http_files), int(http_size)
-            tally.wheel_files, tally.wheels_size = int(wheel_files), int(wheels_size)
-            for hour, count, size in ages:
-                tally.last_used[int(hour)] = [int(count), int(size)]
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(f"malformed tally: {exc}") from None
-        return tally
+def _count_and_size() -> list[int]:
+    return [0, 0]

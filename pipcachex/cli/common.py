@@ -261,14 +261,12 @@ def selection(
 def warn_if_reads_leave_no_trace(
     output: Output, target: CacheTarget, older_than: str | None
 ) -> None:
-    """Warn that --older-than means "written before" on a mount that records no reads."""
-    from pipcachex.cache.fileio import reads_are_recorded
+    """Warn where --older-than cannot mean "not read since": what "last used" is there."""
+    from pipcachex.lastuse import older_than_warning
 
-    if older_than and target.exists and not reads_are_recorded(target.root):
-        output.warn(
-            f"{target.root} is on a noatime mount, where reading a file leaves no trace: "
-            "--older-than selects the entries written before then, used or not"
-        )
+    warning = older_than_warning(target.root) if older_than and target.exists else None
+    if warning:
+        output.warn(warning)
 
 
 def pip_version(target: CacheTarget) -> str | None:

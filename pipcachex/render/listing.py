@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pipcachex.cache import CacheEntry, Kind
+from pipcachex.lastuse import LastUsed
 from pipcachex.listing import AgeBand, InfoResult, ListResult, PackageSummary, Totals
 from pipcachex.pip_runner import ChosenPython
 from pipcachex.render.output import Output
@@ -186,6 +187,7 @@ def render_info(output: Output, result: InfoResult) -> None:
                     "wheels_size": figures.wheels_size,
                 },
                 "unreadable": list(result.unreadable),
+                "last_used": _last_used_json(result.last_used),
             }
         )
         return
@@ -258,6 +260,11 @@ def _info_text(output: Output, result: InfoResult) -> None:
         cut = output.human
         now = time.time()
         write_table(output, PACKAGE_COLUMNS, lambda: (package_cells(r, now, cut) for r in rows))
+    if result.last_used is not None:
+        output.out.print()
+        output.out.print(
+            f"Last used: {_last_used_line(result.last_used)}", markup=False, highlight=False
+        )
 
 
 def _totals_cells(
@@ -295,3 +302,29 @@ def info_records(result: InfoResult) -> list[tuple[object, ...]]:
     records += [("project", r.package, r.entries, r.size) for r in result.largest_projects]
     records += [("last-used", b.label, b.entries, b.size) for b in result.age_profile]
     return records
+
+
+def _last_used_json(found: LastUsed | None) -> dict[str, object] | None:
+    if found is None:
+        return None
+    return {
+        "policy": found.policy,
+        "records_reads": found.records_reads,
+        "meaning": found.meaning,
+        "file_system": found.file_system,
+        "mount_point": found.mount_point,
+        "source": found.source,
+    }
+
+
+def _last_used_line(found: LastUsed) -> str:
+    """``relatime (ext4, mounted at /): a read updates it ...``."""
+    where = ", ".join(
+        part
+        for part in (
+            found.file_system,
+            f"mounted at {found.mount_point}" if found.mount_point else None,
+        )
+        if part
+    )
+    return f"{found.policy}" + (f" ({where})" if where else "") + f": {found.meaning}"

@@ -1,0 +1,153 @@
+"""Which non-portable facilities the running system offers, decided once per process.
+
+pipcachex's fast and careful paths use calls that only some systems have: a descriptor on a
+directory listed with ``os.scandir(fd)``, ``O_NOATIME``, ``O_DIRECTORY``, ``os.statvfs``,
+``os.sync``, fsync of a directory, meaningful file modes, and ``os.replace`` over a file that
+another process holds open. Each is looked for here, by asking the ``os`` module or by trying it
+once, never by guessing from the platform's name; every caller has a fallback for the system
+without it.
+
+``PIPCACHEX_CAPABILITIES_OFF`` switches capabilities off: ``all``, or a comma list of the
+names in ``NAMES``. It is how the test suite proves every fallback on a system that has
+everything, and subprocesses (worker processes, a CLI run by a test) inherit it with the
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import tempfile
+from contextlib import suppress
+from dataclasses import dataclass, fields
+
+from pipcachex.errors import UsageError
+
+ENVIRONMENT = "PIPCACHEX_CAPABILITIES_OFF"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this system offers; False where it lacks a facility or it was switched off."""
+
+    #: ``os.open`` accepts a directory and ``os.scandir`` lists through its descriptor.
+    directory_fd: bool
+    #: ``O_NOATIME``: reading a file one owns leaves its atime alone.
+    noatime: bool
+    #: ``O_DIRECTORY``: opening something that is not a directory fails instead of blocking.
+    o_directory: bool
+    #: ``os.statvfs`` (mount flags such as ``ST_NOATIME``).
+    statvfs: bool
+    #: ``os.sync``, returning once everything is on disk (one call makes a whole batch durable).
+    sync: bool
+    #: A directory can be opened and fsynced, making renames in it durable.
+    fsync_directory: bool
+    #: File modes mean what they say (``chmod 0o600`` reads back as ``0o600``).
+    file_modes: bool
+    #: ``os.replace`` succeeds over a file that is open elsewhere (else: retry briefly).
+    replace_open: bool
+
+
+NAMES = tuple(field.name for field in fields(Capabilities))
+_current: Capabilities | None = None
+
+
+def current() -> Capabilities:
+    """This process's capabilities (probed on first use, then remembered)."""
+    global _current
+    if _current is None:
+        _current = _probe(switched_off(os.environ.get(ENVIRONMENT, "")))
+    return _current
+
+
+def forget() -> None:
+    """Probe again on the next ``current()`` (after ``PIPCACHEX_CAPABILITIES_OFF`` changed)."""
+    global _current
+    _current = None
+
+
+def switched_off(setting: str) -> frozenset[str]:
+    """The capability names a ``PIPCACHEX_CAPABILITIES_OFF`` value switches off."""
+    names = {name.strip().replace("-", "_") for name in setting.split(",") if name.strip()}
+    unknown = sorted(names.difference(NAMES, {"all"}))
+    if unknown:
+        raise UsageError(
+            f"{ENVIRONMENT}: unknown capability {unknown[0]!r} (known: all, {', '.join(NAMES)})"
+        )
+    return frozenset(NAMES) if "all" in names else frozenset(names)
+
+
+def _probe(off: frozenset[str]) -> Capabilities:
+    probes = {
+        "directory_fd": _has_directory_fd,
+        "noatime": lambda: hasattr(os, "O_NOATIME"),
+        "o_directory": lambda: hasattr(os, "O_DIRECTORY"),
+        "statvfs": lambda: hasattr(os, "statvfs"),
+        # sync(2) returns once everything is on disk on Linux; POSIX lets it return at once
+        # (macOS's does), which is no use for making a batch durable: a documented property of
+        # the kernel, which no probe can see.
+        "sync": lambda: hasattr(os, "sync") and sys.platform.startswith("linux"),
+        "fsync_directory": _can_fsync_directory,
+        "file_modes": _modes_stick,
+        "replace_open": _replaces_open_files,
+    }
+    # A capability switched off is not even probed: its probe may be what is broken.
+    return Capabilities(**{name: name not in off and probes[name]() for name in NAMES})
+
+
+def _has_directory_fd() -> bool:
+    if os.scandir not in os.supports_fd:
+        return False
+    try:
+        fd = os.open(tempfile.gettempdir(), os.O_RDONLY)
+    except OSError:
+        return False  # Windows: a directory cannot be opened as a file
+    os.close(fd)
+    return True
+
+
+def _can_fsync_directory() -> bool:
+    try:
+        fd = os.open(tempfile.gettempdir(), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        os.fsync(fd)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def _modes_stick() -> bool:
+    fd, name = tempfile.mkstemp(prefix="pipcachex-probe-")
+    try:
+        os.close(fd)
+        os.chmod(name, 0o640)
+        return stat.S_IMODE(os.stat(name).st_mode) == 0o640
+    except OSError:
+        return False
+    finally:
+        os.unlink(name)
+
+
+def _replaces_open_files() -> bool:
+    directory = tempfile.mkdtemp(prefix="pipcachex-probe-")
+    held, new = os.path.join(directory, "held"), os.path.join(directory, "new")
+    try:
+        for path in (held, new):
+            with open(path, "wb"):
+                pass
+        with open(held, "rb"):
+            os.replace(new, held)
+    except OSError:
+        return False  # Windows: a file open without delete sharing cannot be replaced
+    finally:
+        for path in (held, new):
+            with suppress(OSError):
+                os.unlink(path)
+        with suppress(OSError):
+            os.rmdir(directory)
+    return True
