@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import typer.main
@@ -49,14 +50,20 @@ def test_every_command_shows_examples_it_accepts(command: str) -> None:
         if line.strip(" │")
     ]
     assert lines, command
-    options = {
-        opt
-        for param in _sub_command(command).params  # type: ignore[attr-defined]
-        for opt in [*param.opts, *param.secondary_opts]
-    }
+    sub = _sub_command(command)
+    # A group (`backups`) runs its `list` command unless a sub-command is named.
+    subs: dict[str, Any] = getattr(sub, "commands", {})
     for line in lines:
         words = shlex.split(line)
         assert words[:2] == ["pipcachex", command], line
+        runs = subs.get(words[2], subs.get("list")) if subs and len(words) > 2 else sub
+        if subs and len(words) == 2:
+            runs = subs["list"]
+        options = {
+            opt
+            for param in runs.params  # type: ignore[union-attr]
+            for opt in [*param.opts, *param.secondary_opts]
+        }
         for word in words[2:]:
             if word in ("|", ">"):
                 break
@@ -115,7 +122,7 @@ def _complete_bash(words: str) -> list[str]:
         ("pipcachex list --sort ", ["name", "size", "age"]),
         ("pipcachex list --format t", ["tsv"]),
         ("pipcachex purge --kind b", ["built-wheel"]),
-        ("pipcachex backup --compression ", ["none", "gz", "xz"]),
+        ("pipcachex backup --compression ", ["none", "gz", "xz", "zst"]),
     ],
 )
 @pytest.mark.slow  # runs pipcachex in a child process (through _complete_bash)
