@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pipcachex.errors import (
     ConfirmationRefused,
     PipcachexError,
     PipError,
+    UsageError,
 )
 from pipcachex.listing import SortKey
 from pipcachex.options import (
@@ -273,6 +275,16 @@ def purge_command(
             "them from the index again and the environment still works.",
         ),
     ] = False,
+    force: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--force",
+            metavar="PATH",
+            help="Purge the cache at PATH (the cache's own path, spelt out) although it holds "
+            "things pip never writes.",
+            show_default=False,
+        ),
+    ] = None,
     cache_dir: CacheDirOption = None,
     python: PythonOption = None,
     json_mode: JsonOption = False,
@@ -292,9 +304,12 @@ def purge_command(
         selection = _selection(specs, kind, older_than, larger_than)
         budget = parse_size(max_size, option="--max-size") if max_size is not None else None
         target = _target(common, output)
+        forced = force is not None and _forced(force, target.root)
         _warn_if_reads_leave_no_trace(output, target, older_than)
         with output.progress("Scanning cache") as bar:
-            plan = plan_purge(target.root, selection, max_size=budget, on_progress=bar.update)
+            plan = plan_purge(
+                target.root, selection, max_size=budget, force=forced, on_progress=bar.update
+            )
         output.details(plan.worker_trouble)
         render_purge_plan(output, plan, dry_run=dry_run)
         if dry_run or not plan.remove:
@@ -468,6 +483,15 @@ def backup_command(
         return EXIT_OK
 
     _run(common, body)
+
+
+def _forced(force: Path, root: Path) -> bool:
+    """Whether ``--force PATH`` names the cache being purged; another path is bad input."""
+    if os.path.realpath(force) != os.path.realpath(root):
+        raise UsageError(
+            f"invalid value for --force: {str(force)!r} is not the cache directory {root}"
+        )
+    return True
 
 
 def _pip_version(target: CacheTarget) -> str | None:

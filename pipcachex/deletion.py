@@ -64,11 +64,15 @@ class DeletionReport:
         return sum(e.size for e in self.removed)
 
 
-def ensure_deletable(root: Path) -> None:
-    """Raise ``UnsafeCacheError`` unless ``root`` looks like a pip cache one may delete from."""
-    reason = foreign_reason(root)
+def ensure_deletable(root: Path, *, force: bool = False, hint: str = "") -> None:
+    """Raise ``UnsafeCacheError`` unless ``root`` is a pip cache one may delete from.
+
+    ``force`` accepts a cache that also holds what pip never writes (see ``foreign_reason``);
+    ``hint`` ends the message, saying how to go ahead anyway where there is a way.
+    """
+    reason = foreign_reason(root, force=force)
     if reason is not None:
-        raise UnsafeCacheError(f"refusing to delete anything: {reason}")
+        raise UnsafeCacheError(f"refusing to delete anything: {reason}{hint}")
 
 
 def refusal_reason(entry: CacheEntry, *, allow_unknown: bool) -> str | None:
@@ -205,15 +209,19 @@ class _Deleter:
 
 
 def remove_empty_directories(
-    root: Path, directories: Iterable[str | Path], *, root_checked: bool = False
+    root: Path,
+    directories: Iterable[str | Path],
+    *,
+    root_checked: bool = False,
+    force: bool = False,
 ) -> int:
     """Remove each of ``directories`` and its parents while empty, up to a layout directory.
 
     For directories a pip emptied itself (``pip cache purge`` before pip 26.0 leaves them);
-    returns how many were removed. ``root_checked`` as for ``delete_entries``.
+    returns how many were removed. ``root_checked`` and ``force`` as for ``delete_entries``.
     """
     if not root_checked:
-        ensure_deletable(root)
+        ensure_deletable(root, force=force)
     deleter = _Deleter(root)
     paths = {os.path.abspath(directory) for directory in directories}
     for directory in sorted(paths, key=lambda p: -p.count(os.sep)):
@@ -228,16 +236,18 @@ def delete_entries(
     allow_unknown: bool = False,
     on_progress: Callable[[int], None] | None = None,
     root_checked: bool = False,
+    force: bool = False,
 ) -> DeletionReport:
     """Delete ``entries`` from the cache at ``root`` under the rules in this module's docstring.
 
     Entries that may not be deleted are reported as refused; files that could not be deleted are
     reported as failed and the rest carries on. ``root_checked`` says the caller already ran
     ``ensure_deletable`` on this root: a full purge checks before ``pip cache purge`` runs,
-    because pip 26 then removes the very directories the check looks for.
+    because pip 26 then removes the very directories the check looks for. ``force`` accepts a
+    cache that also holds what pip never writes: the user named it with ``--force``.
     """
     if not root_checked:
-        ensure_deletable(root)
+        ensure_deletable(root, force=force)
     deleter = _Deleter(root)
     todo = list(entries)
     # A few entries per task when there are few, so even a small deletion is shared out.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipcachex.cache import CacheEntry, Kind, Layout, scan_cache
-from pipcachex.cache.directory import holds_more_than_pip_state
+from pipcachex.cache.directory import foreign_files, holds_more_than_pip_state, name_some
 from pipcachex.deletion import (
     DeletionProblem,
     delete_entries,
@@ -27,6 +27,7 @@ from pipcachex.deletion import (
     refusal_reason,
     remove_empty_directories,
 )
+from pipcachex.errors import UnsafeCacheError
 from pipcachex.listing import PackageSummary, SortKey, summarise_packages
 from pipcachex.pip_runner import PipPurgeResult, PipRunner
 from pipcachex.selection import Selection, least_recently_used
@@ -41,7 +42,8 @@ class PurgePlan:
 
     ``full`` means no selector was given: pip's own ``pip cache purge`` runs first. ``refused``
     lists selected entries that may not go (unrecognised, busy); pip's own state is never
-    selected at all. ``cache_size`` is the whole cache's size at the scan.
+    selected at all. ``cache_size`` is the whole cache's size at the scan. ``forced``: the user
+    named this directory with ``--force``, so what pip never writes may go too.
     """
 
     root: Path
@@ -55,6 +57,7 @@ class PurgePlan:
     scanned_at: float
     unreadable: tuple[str, ...] = ()
     worker_trouble: tuple[str, ...] = ()
+    forced: bool = False
 
     @property
     def freed_bytes(self) -> int:
@@ -108,19 +111,23 @@ def plan_purge(
     selection: Selection,
     *,
     max_size: int | None = None,
+    force: bool = False,
     on_progress: PurgeProgress | None = None,
 ) -> PurgePlan:
     """Scan the cache at ``root`` and decide what a purge with these selectors removes.
 
-    Raises ``UnsafeCacheError`` for a directory that does not look like a pip cache, before
-    reading anything in it. A cache that does not exist yet, or that holds only pip's own state
-    (as after a full purge), is an empty plan.
+    Raises ``UnsafeCacheError`` for a directory that is not a pip cache, before reading
+    anything in it: one holding at its top anything pip never writes there (see
+    ``layout_names``). A full purge, which takes everything, also refuses a cache holding any
+    file pip never writes anywhere in it. ``force`` (the user named this directory with
+    ``--force``) lifts both. A cache that does not exist yet, or that holds only pip's own
+    state (as after a full purge), is an empty plan.
     """
     full = selection.is_empty and max_size is None
     allow_unknown = full or Kind.UNKNOWN in selection.kinds
     if not holds_more_than_pip_state(root):
-        return PurgePlan(root, full, allow_unknown, (), (), (), 0, max_size, 0.0)
-    ensure_deletable(root)
+        return PurgePlan(root, full, allow_unknown, (), (), (), 0, max_size, 0.0, forced=force)
+    ensure_deletable(root, force=force, hint=f" (add --force {root} to purge it anyway)")
     # Selected by age and size alone, an entry needs reading only if it is to be removed.
     by_times_and_sizes = not (full or selection.specs or selection.kinds or max_size is not None)
     scan = scan_cache(
@@ -128,6 +135,8 @@ def plan_purge(
         on_progress=(lambda n: on_progress(n, None)) if on_progress else None,
         examine=selection.matches if by_times_and_sizes else None,
     )
+    if full and not force:
+        _refuse_foreign_files(root, scan.entries)
     candidates: list[CacheEntry] = []
     refused: list[DeletionProblem] = []
     for entry in scan.entries:
@@ -157,7 +166,21 @@ def plan_purge(
         scanned_at=scan.scanned_at,
         unreadable=scan.unreadable,
         worker_trouble=scan.worker_trouble,
+        forced=force,
     )
+
+
+def _refuse_foreign_files(root: Path, entries: tuple[CacheEntry, ...]) -> None:
+    """Raise ``UnsafeCacheError`` when any file in ``entries`` is not one pip writes."""
+    foreign = foreign_files(
+        root, (f.path for e in entries if e.kind is not Kind.PIP_STATE for f in e.files)
+    )
+    if foreign:
+        raise UnsafeCacheError(
+            f"refusing to purge everything: {root} holds files pip never writes in a cache: "
+            f"{name_some(foreign)} (select what to remove, or add --force {root} to remove "
+            "these too)"
+        )
 
 
 def preview_purge(plan: PurgePlan) -> PurgeResult:
@@ -186,7 +209,11 @@ def execute_purge(
             raise ValueError("a full purge needs a PipRunner")
         return _execute_full(plan, pip, progress)
     report = delete_entries(
-        plan.root, plan.remove, allow_unknown=plan.allow_unknown, on_progress=progress
+        plan.root,
+        plan.remove,
+        allow_unknown=plan.allow_unknown,
+        on_progress=progress,
+        force=plan.forced,
     )
     return PurgeResult(
         plan,

@@ -325,8 +325,10 @@ def test_symlinks_stay_and_their_targets_are_untouched(
     cachefactory.set_age(outside / "secret.txt", 40 * DAY)
     before = snapshot(outside)
 
+    # A link at the top is not pip's: the cache is purged only when named with --force.
+    assert purge(cache, "--kind", "unknown", "--yes").exit_code == 1
     for args in (["--kind", "unknown"], ["--older-than", "0s"], ["--kind", "damaged"]):
-        result = purge(cache, *args, "--yes", "--json")
+        result = purge(cache, *args, "--force", str(cache), "--yes", "--json")
         assert result.exit_code == 0, (args, result.stderr)
         assert all(link.is_symlink() for link in links), args
         assert snapshot(outside) == before, args
@@ -335,39 +337,150 @@ def test_symlinks_stay_and_their_targets_are_untouched(
 
     add_fillers(cache, LAYOUT_OF[which], 3)  # something for pip itself to purge
     python = venv_python(venv_with_pip("current"))
-    full = purge(cache, "--python", str(python), "--yes", "--json")
+    full = purge(cache, "--python", str(python), "--force", str(cache), "--yes", "--json")
     assert full.exit_code == 0, full.stderr
     assert (cache / "link-to-outside").is_symlink()
     assert snapshot(outside) == before
 
 
-def _foreign_dirs(tmp_path: Path) -> list[Path]:
-    home_like = tmp_path / "home-like"
-    (home_like / "http").mkdir(parents=True)
-    (home_like / ".bashrc").write_text("alias ll='ls -l'\n")
-    (home_like / "http" / "notes.txt").write_text("mine\n")
-    plain = tmp_path / "documents"
-    (plain / "sub").mkdir(parents=True)
-    (plain / "report.txt").write_text("important\n")
-    (plain / "sub" / "old.txt").write_text("old\n")
+def _write_files(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
+def _foreign_dirs(tmp_path: Path) -> dict[Path, list[str]]:
+    """Directories that are not pip caches, each with the names a refusal must mention."""
+    project = _write_files(
+        tmp_path / "project",
+        {
+            "src/main.py": "x\n",
+            "notes.txt": "n\n",
+            "id_ed25519": "k\n",
+            ".zshrc": "z\n",
+            "wheels/t-1.0-py3-none-any.whl": "",
+        },
+    )
+    home_like = _write_files(
+        tmp_path / "home-like",
+        {
+            ".zshrc": "alias ll='ls -l'\n",
+            ".config/app.ini": "[app]\n",
+            "Documents/thesis.tex": "\\begin{document}\n",
+            "wheels/ab/notes.txt": "mine\n",
+        },
+    )
+    wheelhouse = _write_files(
+        tmp_path / "wheelhouse-project",
+        {
+            "README.md": "# mine\n",
+            "pyproject.toml": "[project]\n",
+            "wheels/alpha_pkg-1.0-py3-none-any.whl": "PK",
+            "http/0/1/2/3/4/" + "0" * 56: "cc=4,",
+        },
+    )
+    plain = _write_files(tmp_path / "documents", {"report.txt": "important\n", "sub/old.txt": ""})
     cachefactory.set_age(plain / "sub" / "old.txt", 400 * DAY)
-    return [home_like, plain]
+    return {
+        project: [".zshrc", "id_ed25519", "notes.txt", "src"],
+        home_like: [".config", ".zshrc", "Documents"],
+        wheelhouse: ["README.md", "pyproject.toml"],
+        plain: ["no http, http-v2 or wheels directory"],
+    }
 
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["--kind", "unknown"], ["--older-than", "1d"], ["--max-size", "0"], ["--dry-run"]],
-    ids=["full", "unknown", "older", "max-size", "dry-run"],
+    [
+        [],
+        ["t"],
+        ["alpha-pkg"],
+        ["--kind", "unknown"],
+        ["--kind", "damaged"],
+        ["--older-than", "1d"],
+        ["--max-size", "0"],
+        ["--dry-run"],
+        ["--dry-run", "--kind", "unknown"],
+    ],
+    ids=["full", "t", "alpha", "unknown", "damaged", "older", "max-size", "dry-run", "dry-unknown"],
 )
 def test_foreign_directory_is_refused(args: list[str], tmp_path: Path) -> None:
-    """A directory that is not a pip cache: exit 1, nothing deleted, pip never run on it."""
-    for directory in _foreign_dirs(tmp_path):
+    """A directory holding what pip never writes: exit 1 naming it, nothing deleted, no pip run."""
+    for directory, named in _foreign_dirs(tmp_path).items():
         before = snapshot(directory)
         result = purge(directory, *args, "--yes")
-        assert result.exit_code == 1, result.stderr
-        assert "refusing to delete anything" in result.stderr
-        assert str(directory) in result.stderr
+        assert result.exit_code == 1, (directory, result.stderr)
+        message = " ".join(result.stderr.split())
+        assert message.startswith(f"error: refusing to delete anything: {directory} "), message
+        assert all(name in message for name in named), (named, message)
+        assert "pip cache purge" not in result.stdout + result.stderr
         assert snapshot(directory) == before
+
+
+def test_force_with_the_cache_s_own_path_purges_what_pip_never_wrote(tmp_path: Path) -> None:
+    """``--force PATH`` lifts the refusal for that very directory only; another path is exit 2."""
+    project = next(iter(_foreign_dirs(tmp_path)))
+    before = snapshot(project)
+    for other in (tmp_path, project / "src", tmp_path / "elsewhere"):
+        wrong = purge(project, "--force", str(other), "--yes")
+        assert wrong.exit_code == 2, wrong.stderr
+        assert f"invalid value for --force: {str(other)!r}" in wrong.stderr
+    assert snapshot(project) == before
+
+    shown = purge(project, "--force", str(project), "--dry-run", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    assert snapshot(project) == before
+    assert {e["path"] for e in shown.json["removed"]} >= {str(project / "notes.txt")}
+
+    relative = purge(project, "--force", os.path.relpath(project), "--yes", "--json")
+    assert relative.exit_code == 0, relative.stderr
+    assert project.is_dir() and list(project.iterdir()) in ([], [project / "wheels"])
+
+
+def test_a_full_purge_refuses_a_cache_holding_files_pip_never_writes(
+    cache: Path, which: PipName
+) -> None:
+    """Anywhere in the layout, a file pip never writes stops a full purge, not a selective one."""
+    layout = cache / LAYOUT_OF[which]
+    wheel_dir = next(p.parent for p in (cache / "wheels").rglob("*.whl"))
+    foreign = [layout / "README.txt", wheel_dir / "notes.txt", cache / "wheels" / "08" / "x.py"]
+    for path in foreign:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("mine\n")
+    before = snapshot(cache)
+    for args in ([], ["--dry-run"], ["--dry-run", "--json"]):
+        result = purge(cache, *args, "--yes")
+        assert result.exit_code == 1, (args, result.stderr)
+        message = " ".join(result.stderr.split())
+        assert message.startswith(f"error: refusing to purge everything: {cache} holds files")
+        for path in foreign:
+            assert str(path.relative_to(cache)) in message, message
+        assert f"--force {cache}" in message
+        assert snapshot(cache) == before
+    assert result.json["error"]["exit_code"] == 1
+
+    selective = purge(cache, "alpha-pkg", "--yes", "--json")
+    assert selective.exit_code == 0, selective.stderr
+    assert selective.json["removed"] and all(p.exists() for p in foreign)
+
+
+def test_desktop_litter_does_not_stop_a_full_purge(cache: Path, which: PipName) -> None:
+    """Finder's and Explorer's files, at the top or deep in the layout, are no sign of a user."""
+    wheel_dir = next(p.parent for p in (cache / "wheels").rglob("*.whl"))
+    litter = [
+        cache / ".DS_Store",
+        cache / "Thumbs.db",
+        cache / LAYOUT_OF[which] / ".DS_Store",
+        wheel_dir / "._origin.json",
+        wheel_dir.parent / "desktop.ini",
+    ]
+    for path in litter:
+        path.write_bytes(b"\0\0\0\1Bud1")
+    result = purge(cache, "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["full"] is True and result.json["removed"]
+    assert [e for e in listing(cache) if e["kind"] != "pip-state"] == []
 
 
 def test_no_terminal_and_no_yes_changes_nothing(cache: Path) -> None:
@@ -433,7 +546,7 @@ def _undeletable(path: Path) -> Iterator[None]:
 )
 def test_dry_run_changes_nothing(args: list[str], mixed_cache: Path) -> None:
     """``--dry-run`` reports what would go and leaves paths, bytes, atimes and mtimes alone."""
-    (mixed_cache / "stray.txt").write_text("unknown\n")
+    (mixed_cache / ".DS_Store").write_text("unknown\n")
     for path in [mixed_cache, *mixed_cache.rglob("*")]:
         os.utime(path, (time.time() - 3 * DAY, time.time() - 3 * DAY), follow_symlinks=False)
     before = snapshot(mixed_cache)
@@ -460,7 +573,7 @@ def test_full_purge_runs_pip_then_removes_what_it_left(
     tmp_path: Path,
 ) -> None:
     """No selector: ``pip cache purge``, then pipcachex removes leftovers (http-v2/ for 23.2)."""
-    (mixed_cache / "stray.txt").write_text("unknown\n")
+    (mixed_cache / ".DS_Store").write_text("unknown\n")
     state = files_under(mixed_cache / "selfcheck")
     python = venv_python(venv_with_pip(pip_which))
     result = purge(mixed_cache, "--python", str(python), "--yes", "--json")
@@ -472,7 +585,7 @@ def test_full_purge_runs_pip_then_removes_what_it_left(
         assert doc["leftovers_removed"] > 0  # pip 23.2 knows nothing of http-v2/
     for layout in ("http", "http-v2", "wheels"):
         assert list((mixed_cache / layout).rglob("*")) == [], layout
-    assert not (mixed_cache / "stray.txt").exists()
+    assert not (mixed_cache / ".DS_Store").exists()
     assert files_under(mixed_cache / "selfcheck") == state
     assert doc["kept_entries"] == len(state)
     assert {e["kind"] for e in listing(mixed_cache)} == {"pip-state"}

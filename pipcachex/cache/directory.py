@@ -5,15 +5,22 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pipcachex.cache.fileio import scandir_untouched
+from pipcachex.cache.layout_names import (
+    LAYOUT_DIRS,
+    LOCK_NAME,
+    foreign_at_root,
+    is_litter,
+    is_pip_path,
+)
+from pipcachex.cache.layout_names import PIP_STATE_NAMES as PIP_STATE_NAMES  # scan's import
 from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
 
 STALE_SECONDS = 3600
 """How old a temporary file or build directory must be to be called stale rather than busy."""
-PIP_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
-_FOREIGN_NAMES = {".git", ".ssh", ".bashrc", ".profile", "bin", "etc", "usr", "home"}
 
 
 def check_cache_dir(root: Path, *, explicit: bool) -> bool:
@@ -39,8 +46,14 @@ def check_cache_dir(root: Path, *, explicit: bool) -> bool:
     return True
 
 
-def foreign_reason(root: Path) -> str | None:
-    """Say why ``root`` does not look like a pip cache that may be deleted from, or None."""
+def foreign_reason(root: Path, *, force: bool = False) -> str | None:
+    """Say why ``root`` is not a pip cache that may be deleted from, or None when it is one.
+
+    A pip cache holds at its top only what ``layout_names`` allows: pip's layouts and state,
+    pipcachex's lock file and desktop litter. A system or home directory, or one without any
+    of pip's layouts, is never one; ``force`` (the user named this very directory) accepts a
+    root that also holds other things.
+    """
     resolved = root.resolve()
     home = Path.home().resolve()
     if resolved == Path(resolved.anchor) or resolved == home or resolved in home.parents:
@@ -50,16 +63,37 @@ def foreign_reason(root: Path) -> str | None:
             names = {item.name for item in listing}
     except OSError as exc:
         return f"{root} cannot be listed ({exc.strerror})"
-    if not names & {"http", "http-v2", "wheels"}:
+    if not names & LAYOUT_DIRS:
         return f"{root} does not look like a pip cache (no http, http-v2 or wheels directory)"
-    foreign = sorted(names & _FOREIGN_NAMES)
-    if foreign:
-        return f"{root} holds things pip never writes in a cache ({', '.join(foreign)})"
+    foreign = foreign_at_root(names)
+    if foreign and not force:
+        return f"{root} holds things pip never writes in a cache: {name_some(foreign)}"
     return None
 
 
+def foreign_files(root: Path, paths: Iterable[str]) -> list[str]:
+    """The files among ``paths`` (absolute, below ``root``) that pip never writes, relative.
+
+    For a full purge, which removes everything: a file of a name or at a place pip never uses
+    was put there by someone else, and is not the cache's to lose.
+    """
+    prefix = os.path.abspath(root).rstrip(os.sep) + os.sep
+    found = []
+    for path in paths:
+        relative = path[len(prefix) :] if path.startswith(prefix) else path
+        if not is_pip_path(relative.split(os.sep)):
+            found.append(relative)
+    return sorted(found)
+
+
+def name_some(names: Sequence[str], shown: int = 5) -> str:
+    """``names`` joined for a message: the first ``shown`` of them and how many more."""
+    head = ", ".join(names[:shown])
+    return head if len(names) <= shown else f"{head} and {len(names) - shown} more"
+
+
 def holds_more_than_pip_state(root: Path) -> bool:
-    """Whether ``root`` exists and holds anything besides pip's own state."""
+    """Whether ``root`` exists and holds anything besides pip's own state and desktop litter."""
     try:
         with scandir_untouched(root) as listing:
             names = {item.name for item in listing}
@@ -69,7 +103,9 @@ def holds_more_than_pip_state(root: Path) -> bool:
         raise UnsafeCacheError(f"refusing to delete anything: {root} is not a directory") from None
     except OSError:
         return True  # let ensure_deletable explain why it cannot be used
-    return bool(names - PIP_STATE_NAMES)
+    return any(
+        name not in PIP_STATE_NAMES and name != LOCK_NAME and not is_litter(name) for name in names
+    )
 
 
 def has_fresh_build(directory: str | Path) -> bool:
