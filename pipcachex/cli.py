@@ -128,6 +128,15 @@ def _warn_if_reads_leave_no_trace(
         )
 
 
+def _warn_if_not_a_cache(output: Output, target: CacheTarget) -> None:
+    """One warning line when the directory to read is plainly not a pip cache."""
+    from pipcachex.cache.directory import foreign_reason
+
+    reason = foreign_reason(target.root) if target.exists else None
+    if reason is not None:
+        output.warn(f"{reason}; what it holds is shown as unknown entries")
+
+
 def _target(common: Common, output: Output, *, may_be_new: bool = False) -> CacheTarget:
     return resolve_target(
         common.python, common.cache_dir, output.show_command, may_be_new=may_be_new
@@ -205,6 +214,7 @@ def list_command(
 
         selection = _selection(specs, kind, older_than, larger_than)
         target = _target(common, output)
+        _warn_if_not_a_cache(output, target)
         _warn_if_reads_leave_no_trace(output, target, older_than)
         with output.progress("Scanning cache") as bar:
             scan = scan_cache(target.root, on_progress=bar.update)
@@ -232,6 +242,7 @@ def info_command(
         from pipcachex.render.listing import render_info
 
         target = _target(common, output)
+        _warn_if_not_a_cache(output, target)
         with output.progress("Scanning cache") as bar:
             walk = CacheWalk(target.root, on_progress=bar.update)
             info = cache_info(target, walk)

@@ -149,3 +149,32 @@ def test_python_m_pipcachex_and_version() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("pipcachex ")
+
+
+def test_list_and_info_say_in_one_line_when_the_directory_is_not_a_pip_cache(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    (home / ".zshrc").write_text("z\n")
+    project = tmp_path / "project"
+    (project / "wheels").mkdir(parents=True)
+    (project / "notes.txt").write_text("n\n")
+    cache = tmp_path / "cache"
+    (cache / "http-v2").mkdir(parents=True)
+    (cache / ".DS_Store").write_text("litter\n")
+    cases = {
+        home: f"warning: {home} is a system or home directory, not a pip cache",
+        project: f"warning: {project} holds things pip never writes in a cache: notes.txt",
+        cache: None,
+    }
+    for directory, warning in cases.items():
+        for command in (["list"], ["info"], ["list", "--json"]):
+            result = invoke([*command, "--cache-dir", str(directory)], env={"HOME": str(home)})
+            assert result.exit_code == 0, result.stderr
+            lines = [line for line in result.stderr.splitlines() if "warning" in line]
+            if warning is None:
+                assert lines == [], (command, lines)
+            else:
+                assert len(lines) == 1 and lines[0].startswith(warning), (command, lines)
+                assert lines[0].endswith("shown as unknown entries"), lines
