@@ -40,7 +40,7 @@ from pipcachex.options import (
 from pipcachex.render.output import Output
 from pipcachex.selection import Selection, build_selection
 from pipcachex.target import CacheTarget, resolve_target
-from pipcachex.units import parse_age, parse_size
+from pipcachex.units import parse_size
 
 # Each command imports its own services and renderers when it runs, so that `--help`,
 # `--version` and every command start without loading what only the others need.
@@ -108,12 +108,7 @@ def _selection(
     larger_than: str | None,
 ) -> Selection:
     """The selectors list, purge and backup share, parsed (bad values are usage errors)."""
-    return build_selection(
-        specs or [],
-        kinds or [],
-        parse_age(older_than).timestamp() if older_than else None,
-        parse_size(larger_than) if larger_than else None,
-    )
+    return build_selection(specs or [], kinds or [], older_than, larger_than)
 
 
 def _warn_if_reads_leave_no_trace(
@@ -121,7 +116,7 @@ def _warn_if_reads_leave_no_trace(
 ) -> None:
     from pipcachex.cache.fileio import reads_are_recorded
 
-    if older_than and target.exists and not reads_are_recorded(target.root):
+    if older_than is not None and target.exists and not reads_are_recorded(target.root):
         output.warn(
             f"{target.root} is on a noatime mount, where reading a file leaves no trace: "
             "--older-than selects the entries written before then, used or not"

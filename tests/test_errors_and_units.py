@@ -8,13 +8,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import cachefactory
 import pytest
 from cli_helpers import invoke
 from conftest import make_venv, venv_site_packages
 
 from pipcachex.errors import PipError
 from pipcachex.pip_runner import PipRunner, pip_environment
-from pipcachex.units import parse_age, parse_size
 
 
 @pytest.mark.parametrize(
@@ -113,32 +113,6 @@ def test_pip_environment_is_scrubbed() -> None:
     assert env["PIP_INDEX_URL"] == "http://x"  # the user's own pip settings still apply
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("1024", 1024),
-        ("500MB", 500_000_000),
-        ("500M", 500_000_000),
-        ("1.5GiB", int(1.5 * 1024**3)),
-        ("200k", 200_000),
-        ("2KiB", 2048),
-        ("3 G", 3_000_000_000),
-    ],
-)
-def test_sizes(text: str, expected: int) -> None:
-    assert parse_size(text) == expected
-
-
-def test_ages() -> None:
-    from datetime import datetime, timedelta, timezone
-
-    now = datetime(2026, 1, 31, tzinfo=timezone.utc)
-    assert parse_age("30d", now=now) == now - timedelta(days=30)
-    assert parse_age("90m", now=now) == now - timedelta(minutes=90)
-    assert parse_age("2w", now=now) == now - timedelta(weeks=2)
-    assert parse_age("2026-01-01", now=now) == datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
 def test_python_m_pipcachex_and_version() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pipcachex", "--version"],
@@ -178,3 +152,59 @@ def test_list_and_info_say_in_one_line_when_the_directory_is_not_a_pip_cache(
             else:
                 assert len(lines) == 1 and lines[0].startswith(warning), (command, lines)
                 assert lines[0].endswith("shown as unknown entries"), lines
+
+
+def _small_cache(root: Path) -> dict[str, bytes]:
+    """A cache of two HTTP entries written in pip's format; returns every file's bytes."""
+    for name in ("a", "b"):
+        body = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n\n".encode()
+        url = f"https://files.invalid/{name}-1.0-py3-none-any.whl.metadata"
+        entry = cachefactory.write_http_v2_entry(root, url, body, cachefactory.file_headers(body))
+        cachefactory.set_age(entry.meta, 40 * 86400)
+    return _contents(root)
+
+
+def _contents(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("command", ["list", "purge", "backup"])
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--older-than", "", "invalid value for --older-than: ''"),
+        ("--larger-than", "", "invalid value for --larger-than: ''"),
+        ("--older-than", "99999999d", "'99999999d' reaches outside the years 1 to 9999"),
+        ("--older-than", "0001-01-01T00:00+14:00", "reaches outside the years 1 to 9999"),
+        ("--larger-than", "9" * 400, "is larger than 8 EiB"),
+    ],
+    ids=["empty-age", "empty-size", "age-overflow", "date-overflow", "size-overflow"],
+)
+def test_empty_and_overflowing_values_are_bad_input_and_change_nothing(
+    command: str, option: str, value: str, says: str, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    before = _small_cache(cache)
+    backups = tmp_path / "backups"
+    args = [command, option, value, "--cache-dir", str(cache), "--yes", "--json"]
+    result = invoke(
+        [a for a in args if command == "purge" or a != "--yes"],
+        env={"PIPCACHEX_BACKUP_DIR": str(backups), "PIP_CONFIG_FILE": os.devnull},
+    )
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert result.json["error"]["exit_code"] == 2
+    assert _contents(cache) == before
+    assert not backups.exists()
+
+
+@pytest.mark.parametrize("value", ["", "9" * 400, "1" * 30 + "PB"])
+def test_empty_and_overflowing_max_size_is_bad_input(value: str, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    before = _small_cache(cache)
+    result = invoke(["purge", "--max-size", value, "--cache-dir", str(cache), "--yes"])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith("error: invalid value for --max-size: ")
+    assert len(result.stderr.splitlines()) == 1
+    assert _contents(cache) == before
