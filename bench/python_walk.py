@@ -5,7 +5,7 @@ Usage: ``python bench/python_walk.py CACHE_DIR``; prints the number of files and
 This is not pipcachex: it recognises nothing, reads nothing and builds no entry. It is a
 baseline for ``info``, timed in the same run: ``du -sb`` does the same system calls from C, so
 ``du`` against this row shows what Python's own directory walk costs on the machine, a cost
-every pipcachex command that walks the tree pays too (see ``docs/performance.md``).
+every pipcachex command that walks the tree pays too (see ``bench/NOTES.md``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ Commands pipcachex does not have yet (``purge``, ``backup``, ``restore``, ``veri
 detected from ``pipcachex COMMAND --help`` and reported as "not available yet".
 
 The results go between the ``<!-- bench:results -->`` markers of ``docs/performance.md``
-(the prose around them is kept) and, raw, into ``bench/results/`` (ignored by git).
+(the user page; the prose around them is kept) and, raw, into ``bench/results/`` (ignored by
+git). What the figures mean and how they came about is written up by hand in ``bench/NOTES.md``.
 """
 
 from __future__ import annotations

@@ -8,10 +8,16 @@ no ``PYTHONPATH`` but the pip's own directory.
 
 Expensive things (built dists, the index, the filled caches) are session-scoped and shared;
 tests that mutate a cache get their own copy (``cache_v2``, ``cache_legacy``, ``mixed_cache``).
+
+Every test that uses one of those fixtures, or runs a child process, is end-to-end: the
+collection hook at the end of this file marks it ``slow``, so ``pytest -m "not slow"`` runs the
+unit tests alone (no pip, no index, no subprocess), and plain ``pytest`` runs everything.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import shutil
 import subprocess
@@ -436,3 +442,86 @@ def venv_with_pip(tmp_path: Path) -> Callable[[PipName], Path]:
 def venv_without_pip(tmp_path: Path) -> Path:
     """A fresh venv in which ``python -m pip`` does not exist."""
     return make_venv(tmp_path / "venv-no-pip", None)
+
+
+# -- test levels -------------------------------------------------------------------------------
+
+#: Fixtures that build the test distributions, start a loopback index, run a real pip, fill a
+#: cache with one, or make a venv. ``item.fixturenames`` is the closure, so a test that reaches
+#: one of these through another fixture counts too.
+END_TO_END_FIXTURES = frozenset(
+    {
+        "built_packages",
+        "index",
+        "make_index",
+        "test_pips",
+        "run_pip",
+        "pip_env",
+        "filled_cache_v2",
+        "filled_cache_legacy",
+        "filled_cache_mixed",
+        "cache_v2",
+        "cache_legacy",
+        "mixed_cache",
+        "busy_cache",
+        "venv_with_pip",
+        "venv_without_pip",
+    }
+)
+#: What a test's own code calls when it runs pip, pipcachex or another program in a child
+#: process (the CLI in a subprocess, a real pip, a venv, ``mount``...).
+CHILD_PROCESS_CALLS = ("subprocess.", "run_pip(", "make_venv(", "fill_cache(", "os.fork")
+
+
+@functools.cache
+def _end_to_end_in_source(function: Callable[..., object]) -> str | None:
+    """Why the source of a test or fixture function makes it end-to-end, or ``None``.
+
+    It runs something in a child process, or asks for an end-to-end fixture by name
+    (``request.getfixturevalue("cache_v2")``, the name often given by ``parametrize``, whose
+    decorator is part of the source).
+    """
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):  # no source to read: judge by the fixtures alone
+        return None
+    if any(call in source for call in CHILD_PROCESS_CALLS):
+        return "runs a child process"
+    if "getfixturevalue(" in source:
+        named = sorted(n for n in END_TO_END_FIXTURES if f'"{n}"' in source)
+        if named:
+            return f"asks for the {named[0]} fixture"
+    return None
+
+
+def end_to_end_reason(
+    fixturenames: Sequence[str], functions: Sequence[Callable[..., object]]
+) -> str | None:
+    """Why a test is end-to-end, or ``None`` for a unit test.
+
+    ``fixturenames`` is every fixture the test uses (directly or through other fixtures),
+    ``functions`` the test function and those fixtures' functions.
+    """
+    used = sorted(END_TO_END_FIXTURES.intersection(fixturenames))
+    if used:
+        return f"uses the {used[0]} fixture"
+    return next(filter(None, map(_end_to_end_in_source, functions)), None)
+
+
+def _functions_of(item: pytest.Function) -> list[Callable[..., object]]:
+    """The test function, then the function of each fixture it uses."""
+    # pytest has no public way from an item to its fixture definitions; without them only the
+    # test's own source is read.
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(info, "name2fixturedefs", {})
+    fixtures = [d.func for name in item.fixturenames for d in definitions.get(name, ())]
+    return [item.function, *fixtures]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every end-to-end test ``slow`` (see :func:`end_to_end_reason`)."""
+    for item in items:
+        if isinstance(item, pytest.Function) and end_to_end_reason(
+            item.fixturenames, _functions_of(item)
+        ):
+            item.add_marker(pytest.mark.slow)

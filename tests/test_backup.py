@@ -207,6 +207,21 @@ def test_backups_lists_a_directory_given_to_backup_to(
         assert f"{str(bad)!r} {problem}" in refused.stderr
 
 
+def test_backups_with_cache_dir_lists_only_that_caches_backups(
+    cache_v2: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-cache"
+    shutil.copytree(cache_v2, other)
+    mine = backup(cache_v2, "gamma")
+    theirs = backup(other, "gamma")
+    everything = invoke(["backups", "--json"]).json["backups"]
+    assert {b["path"] for b in everything} == {mine["archive"], theirs["archive"]}
+    for cache, made in ((cache_v2, mine), (other, theirs)):
+        listing = invoke(["backups", "--json", "--cache-dir", str(cache)])
+        assert listing.exit_code == 0, listing.stderr
+        assert [b["path"] for b in listing.json["backups"]] == [made["archive"]]
+
+
 # -- merge and replace -------------------------------------------------------------------------
 
 

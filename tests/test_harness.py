@@ -18,7 +18,7 @@ from pathlib import Path
 import cachefactory
 import packages
 import pytest
-from conftest import PipName, PipRunner, pip_env, venv_python
+from conftest import PipName, PipRunner, end_to_end_reason, pip_env, venv_python
 from index_server import IndexServer, ServeOptions
 
 JSON_ACCEPT = cachefactory.PIP_PAGE_ACCEPT
@@ -375,3 +375,54 @@ def test_factory_wheel_selfcheck_and_damage(tmp_path: Path, index: IndexServer) 
         cache, index.file_url("b.whl"), body, cachefactory.file_headers(body)
     )
     assert cachefactory.read_entry(legacy.meta)["response"]["body"] == body
+
+
+# -- test levels -------------------------------------------------------------------------------
+
+
+def _pure(tmp_path: Path) -> None:
+    assert tmp_path.name
+
+
+def _spawns() -> None:
+    subprocess.run(["true"], check=False)
+
+
+def _asks_by_name(request: pytest.FixtureRequest) -> None:
+    request.getfixturevalue("cache_legacy")
+
+
+def _asks_for_a_plain_fixture(request: pytest.FixtureRequest) -> None:
+    request.getfixturevalue("tmp_path")
+
+
+@pytest.mark.parametrize(
+    ("fixturenames", "functions", "reason"),
+    [
+        (["tmp_path", "monkeypatch"], [_pure], None),
+        (["tmp_path", "filled_cache_v2"], [_pure], "uses the filled_cache_v2 fixture"),
+        (["index", "built_packages"], [_pure], "uses the built_packages fixture"),
+        (["venv_without_pip"], [_pure], "uses the venv_without_pip fixture"),
+        ([], [_spawns], "runs a child process"),
+        (["cache"], [_pure, _spawns], "runs a child process"),
+        (["request"], [_asks_by_name], "asks for the cache_legacy fixture"),
+        (["cache", "request"], [_pure, _asks_by_name], "asks for the cache_legacy fixture"),
+        (["request"], [_asks_for_a_plain_fixture], None),
+        ([], [len], None),  # no Python source: judged by its fixtures alone
+    ],
+)
+def test_end_to_end_tests_are_told_from_unit_tests(
+    fixturenames: list[str], functions: list[Callable[..., object]], reason: str | None
+) -> None:
+    """A real pip, the index, a venv or a child process makes a test end-to-end."""
+    assert end_to_end_reason(fixturenames, functions) == reason
+
+
+def test_collection_marks_end_to_end_tests_slow(request: pytest.FixtureRequest) -> None:
+    """In this run, each test that drives a real pip is marked ``slow``, and this one is not.
+
+    (Run with ``-m "not slow"``, those tests are not in the run: only the first check bites.)
+    """
+    assert request.node.get_closest_marker("slow") is None
+    driving = [i for i in request.session.items if "run_pip" in getattr(i, "fixturenames", ())]
+    assert all(item.get_closest_marker("slow") for item in driving), driving

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -480,12 +479,14 @@ def test_human_output_names_the_problem_and_exit_code(cache_v2: Path, index: Ind
 
 
 def test_json_document_shape(cache_v2: Path, index: IndexServer) -> None:
-    _stale_tmp(cache_v2, index)
+    stale = _stale_tmp(cache_v2, index)
     code, document = _verify(cache_v2)
     assert code == 1
     assert set(document) >= {"schema", "problems", "checked_entries"}
+    assert document["checked_entries"] > 1
     (problem,) = document["problems"]
     assert set(problem) >= {"path", "entry", "problem", "fixed"}
+    assert problem["path"] == str(stale) and problem["fixed"] is False
+    assert isinstance(problem["problem"], str) and problem["problem"]
     listed = invoke(["list", "--json", "--cache-dir", str(cache_v2), "--kind", "damaged"]).json
     assert problem["entry"] == listed["entries"][0]
-    json.dumps(document)

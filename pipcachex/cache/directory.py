@@ -11,13 +11,13 @@ from pathlib import Path
 from pipcachex.cache.fileio import scandir_untouched
 from pipcachex.cache.layout_names import (
     LAYOUT_DIRS,
-    LOCK_NAME,
     foreign_at_root,
     is_litter,
     is_pip_path,
 )
 from pipcachex.cache.layout_names import PIP_STATE_NAMES as PIP_STATE_NAMES  # scan's import
 from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
+from pipcachex.lock import LOCK_NAME
 
 STALE_SECONDS = 3600
 """How old a temporary file or build directory must be to be called stale rather than busy."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from pipcachex.lock import LOCK_NAME
+
 LAYOUT_DIRS = frozenset({"http", "http-v2", "wheels"})
 """The top directories pip's caches live in."""
 PIP_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
 """pip's own version-check state at the top of the cache: not a package, never removed."""
-LOCK_NAME = ".pipcachex.lock"
-"""pipcachex's own lock file at the top of a cache (see ``pipcachex.lock``)."""
 ROOT_NAMES = LAYOUT_DIRS | PIP_STATE_NAMES | {LOCK_NAME}
 """Every name pip (or pipcachex) writes at the top of a cache."""
 

@@ -1,0 +1,80 @@
+"""``dir``, ``list`` and ``info``: the commands that look at the cache and change nothing."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pipcachex.cli.common import (
+    Common,
+    selection,
+    warn_if_not_a_cache,
+    warn_if_reads_leave_no_trace,
+    with_common_options,
+)
+from pipcachex.cli.options import KindOption, LargerThanOption, OlderThanOption, SpecsArgument
+from pipcachex.errors import EXIT_OK
+from pipcachex.listing import SortKey
+
+
+@with_common_options()
+def dir_command(*, common: Common) -> int:
+    """Print the cache directory (delegated to `pip cache dir`)."""
+    output = common.output
+    target = common.target()
+    if common.json_mode:
+        output.emit_json({"cache_dir": str(target.root), "exists": target.exists})
+    else:
+        output.out.print(str(target.root), markup=False)
+    return EXIT_OK
+
+
+@with_common_options()
+def list_command(
+    specs: SpecsArgument = None,
+    kind: KindOption = None,
+    older_than: OlderThanOption = None,
+    larger_than: LargerThanOption = None,
+    sort: Annotated[
+        SortKey, typer.Option("--sort", help="Order rows by name, size (largest first) or age.")
+    ] = SortKey.NAME,
+    packages: Annotated[
+        bool, typer.Option("--packages", help="One row per project instead of one per entry.")
+    ] = False,
+    *,
+    common: Common,
+) -> int:
+    """List every cache entry (HTTP downloads, index pages, built wheels) with its project."""
+    from pipcachex.cache import scan_cache
+    from pipcachex.listing import list_entries
+    from pipcachex.render.listing import render_list
+
+    output = common.output
+    selected = selection(specs, kind, older_than, larger_than)
+    target = common.target()
+    warn_if_not_a_cache(output, target)
+    warn_if_reads_leave_no_trace(output, target, older_than)
+    with output.progress("Scanning cache") as bar:
+        scan = scan_cache(target.root, on_progress=bar.update)
+    output.details(scan.worker_trouble)
+    render_list(output, list_entries(scan, selected, sort, packages))
+    return EXIT_OK
+
+
+@with_common_options()
+def info_command(*, common: Common) -> int:
+    """Summarise the cache: size by kind and layout, damaged entries, largest projects."""
+    from pipcachex.cache import CacheWalk
+    from pipcachex.listing import cache_info
+    from pipcachex.render.listing import render_info
+
+    output = common.output
+    target = common.target()
+    warn_if_not_a_cache(output, target)
+    with output.progress("Scanning cache") as bar:
+        walk = CacheWalk(target.root, on_progress=bar.update)
+        info = cache_info(target, walk)
+    output.details(walk.worker_trouble)
+    render_info(output, info)
+    return EXIT_OK
