@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pipcachex.cache import CacheEntry, Kind, Layout, scan_cache
 from pipcachex.cache.directory import foreign_files, holds_more_than_pip_state, name_some
+from pipcachex.cache.layout_names import LAYOUT_DIRS
 from pipcachex.deletion import (
     DeletionProblem,
     delete_entries,
@@ -81,7 +82,8 @@ class PurgeResult:
 
     ``removed`` are entries entirely gone, ``failed`` files that could not be deleted, ``refused``
     entries that were not allowed to go. For a full purge, ``pip`` is what ``pip cache purge``
-    reported and ``leftovers_removed`` how many entries pipcachex removed after it.
+    reported and ``leftovers_removed`` how many entries pipcachex removed after it;
+    ``pip_skipped`` says why pip was not run and pipcachex removed everything itself.
     """
 
     plan: PurgePlan
@@ -94,6 +96,7 @@ class PurgeResult:
     pip: PipPurgeResult | None = None
     pip_version: str | None = None
     leftovers_removed: int = 0
+    pip_skipped: str | None = None
 
     @property
     def freed_bytes(self) -> int:
@@ -135,8 +138,6 @@ def plan_purge(
         on_progress=(lambda n: on_progress(n, None)) if on_progress else None,
         examine=selection.matches if by_times_and_sizes else None,
     )
-    if full and not force:
-        _refuse_foreign_files(root, scan.entries)
     candidates: list[CacheEntry] = []
     refused: list[DeletionProblem] = []
     for entry in scan.entries:
@@ -149,6 +150,9 @@ def plan_purge(
         elif not (max_size is not None and selection.is_empty and entry.kind is Kind.UNKNOWN):
             # With --max-size alone every unrecognised file "matches"; listing each is noise.
             refused.append(DeletionProblem(entry.path, reason))
+    if full and not force:
+        # Only what would be deleted: a link is kept (refused above), whatever its name.
+        _refuse_foreign_files(root, candidates)
     if max_size is not None:
         chosen = least_recently_used(candidates, scan.total_size, max_size)
     else:
@@ -170,7 +174,7 @@ def plan_purge(
     )
 
 
-def _refuse_foreign_files(root: Path, entries: tuple[CacheEntry, ...]) -> None:
+def _refuse_foreign_files(root: Path, entries: list[CacheEntry]) -> None:
     """Raise ``UnsafeCacheError`` when any file in ``entries`` is not one pip writes."""
     foreign = foreign_files(
         root, (f.path for e in entries if e.kind is not Kind.PIP_STATE for f in e.files)
@@ -226,9 +230,40 @@ def execute_purge(
     )
 
 
+def pip_would_overreach(plan: PurgePlan) -> str | None:
+    """Why ``pip cache purge`` must not run for ``plan``, or None when it may.
+
+    pip removes every file below its layout directories, following a layout directory that
+    is a symbolic link to wherever it points, and unlinking file links and entries a pip is
+    writing right now. When the plan keeps any such thing, pipcachex removes the planned
+    entries itself, so that what the report calls kept is kept.
+    """
+    linked = sorted(name for name in LAYOUT_DIRS if os.path.islink(plan.root / name))
+    if linked:
+        return f"{', '.join(linked)} is a symbolic link, which pip would follow"
+    if plan.refused:
+        return "it would remove what this purge keeps (symbolic links, entries being written)"
+    return None
+
+
 def _execute_full(plan: PurgePlan, pip: PipRunner, progress: Callable[[int], None]) -> PurgeResult:
     pip_result: PipPurgeResult | None = None
     pip_version: str | None = None
+    skipped = pip_would_overreach(plan)
+    if skipped is not None:
+        report = delete_entries(
+            plan.root, plan.remove, allow_unknown=True, on_progress=progress, force=plan.forced
+        )
+        return PurgeResult(
+            plan,
+            False,
+            report.removed,
+            report.failed,
+            plan.refused + report.refused,
+            len(plan.kept) + len(plan.remove) - len(report.removed),
+            report.removed_directories,
+            pip_skipped=skipped,
+        )
     # An old pip fails on a purge that finds nothing, so only ask it when its layouts hold some.
     if any(e.layout is not Layout.OTHER for e in plan.remove):
         pip_version = str(pip.require_supported())
@@ -274,6 +309,7 @@ __all__ = [
     "PurgeProgress",
     "PurgeResult",
     "execute_purge",
+    "pip_would_overreach",
     "plan_purge",
     "preview_purge",
 ]

@@ -339,8 +339,64 @@ def test_symlinks_stay_and_their_targets_are_untouched(
     python = venv_python(venv_with_pip("current"))
     full = purge(cache, "--python", str(python), "--force", str(cache), "--yes", "--json")
     assert full.exit_code == 0, full.stderr
-    assert (cache / "link-to-outside").is_symlink()
+    assert all(link.is_symlink() for link in links)
     assert snapshot(outside) == before
+
+
+def test_a_full_purge_leaves_a_symlinked_layout_directory_and_what_it_points_to(
+    cache: Path, which: PipName, tmp_path: Path
+) -> None:
+    """``pip cache purge`` would empty the other disk: pipcachex purges the rest itself."""
+    layout = LAYOUT_OF[which]
+    elsewhere = tmp_path / "other-disk" / layout
+    elsewhere.parent.mkdir()
+    shutil.move(str(cache / layout), str(elsewhere))
+    (elsewhere / "NOTES.txt").write_text("the user's own\n")
+    (cache / layout).symlink_to(elsewhere, target_is_directory=True)
+    before = snapshot(elsewhere)
+    assert any(p.name.endswith(".whl") for p in files_under(cache / "wheels"))
+
+    shown = purge(cache, "--dry-run")
+    assert shown.exit_code == 0, shown.stderr
+    assert "removes everything itself" in " ".join(shown.stdout.split())
+    result = purge(cache, "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json
+    assert snapshot(elsewhere) == before
+    assert (cache / layout).is_symlink()
+    assert doc["pip"] is None and "symbolic link" in doc["pip_skipped"]
+    assert {r["path"]: r["reason"] for r in doc["refused"]} == {
+        str(cache / layout): "a symbolic link: neither it nor what it points to is removed"
+    }
+    assert doc["removed"] and files_under(cache / "wheels") == []
+    human = purge(cache, "--yes")
+    assert human.exit_code == 0 and snapshot(elsewhere) == before
+
+
+def test_file_links_a_full_purge_reports_as_kept_are_kept(cache: Path, which: PipName) -> None:
+    """Links named like pip's entries, which pip would unlink: each one kept, as reported."""
+    outside = cache.parent / "outside"
+    outside.mkdir()
+    links = []
+    for number in range(12):
+        target = outside / f"file-{number}"
+        target.write_text(f"{number}\n")
+        name = f"{number:02x}".ljust(56, "0")
+        link = cache / LAYOUT_OF[which] / "/".join(name[:5]) / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
+        links.append(link)
+    before = snapshot(outside)
+
+    result = purge(cache, "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    refused = {r["path"] for r in result.json["refused"]}
+    assert refused == {str(link) for link in links}
+    assert all(link.is_symlink() for link in links)
+    assert snapshot(outside) == before
+    assert result.json["pip"] is None and result.json["pip_skipped"]
+    kept = [e for e in listing(cache) if e["kind"] != "pip-state"]
+    assert sorted(e["path"] for e in kept) == sorted(refused)
 
 
 def _write_files(root: Path, files: dict[str, str]) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipcachex.check import CheckResult
 from pipcachex.deletion import DeletionProblem
-from pipcachex.purge import PurgePlan, PurgeResult
+from pipcachex.purge import PurgePlan, PurgeResult, pip_would_overreach
 from pipcachex.render.check import check_json, render_check
 from pipcachex.render.output import Output
 from pipcachex.render.tables import (
@@ -43,8 +43,16 @@ def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None
         return
     console = output.out if dry_run and not output.json_mode else output.err
     if plan.full and plan.remove:
-        console.print("No selector given: `pip cache purge` runs first, then pipcachex removes")
-        console.print("what that pip leaves behind (pip's own state in selfcheck/ stays).")
+        overreach = pip_would_overreach(plan)
+        if overreach is None:
+            console.print("No selector given: `pip cache purge` runs first, then pipcachex")
+            console.print("removes what that pip leaves behind (pip's own state stays).")
+        else:
+            console.print(
+                f"No selector given: pipcachex removes everything itself, as `pip cache purge` "
+                f"must not run here ({overreach}); pip's own state stays.",
+                markup=False,
+            )
     if plan.remove and not output.json_mode:
         if output.verbose:
             console.print(entries_table(plan.remove, plan.scanned_at))
@@ -104,6 +112,7 @@ def render_purge_result(
                     "directories_removed": result.pip.directories_removed,
                 },
                 "leftovers_removed": result.leftovers_removed,
+                "pip_skipped": result.pip_skipped,
                 "backup": None if backup is None else str(backup),
                 "check": None if check is None else check_json(check),
             }
@@ -115,6 +124,12 @@ def render_purge_result(
         return
     if backup is not None:
         output.info(f"Backed up what was removed to {backup} (pipcachex restore to undo)")
+    if result.pip_skipped is not None:
+        output.out.print(
+            f"pip cache purge was not run ({result.pip_skipped}): pipcachex removed the "
+            "entries itself",
+            markup=False,
+        )
     if result.pip is not None:
         output.out.print(
             f"pip cache purge (pip {result.pip_version}): {result.pip.files_removed} files "
