@@ -31,6 +31,7 @@ from pathlib import Path
 from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout
 from pipcachex.cache.directory import directories_below, foreign_reason, has_fresh_build
 from pipcachex.errors import UnsafeCacheError
+from pipcachex.lock import LOCK_NAME
 
 _LAYOUT_DIRS = ("http", "http-v2", "wheels")
 #: Threads that delete at once. Measured on a 100,000-entry cache (ext4): two `find -delete`
@@ -94,6 +95,7 @@ class _Deleter:
         self.root = os.path.abspath(root)
         self.root_prefix = self.root.rstrip(os.sep) + os.sep
         self.stops = {self.root} | {f"{self.root}/{name}" for name in _LAYOUT_DIRS}
+        self.lock_file = f"{self.root}/{LOCK_NAME}"
         self.failed: list[DeletionProblem] = []
         self.removed_directories = 0
         self._inside: dict[str, bool] = {}
@@ -288,6 +290,8 @@ def _run(
             reason = refusal_reason(entry, allow_unknown=allow_unknown)
             if reason is None and os.path.abspath(entry.path) == deleter.root:
                 reason = "the cache directory itself is never removed"
+            if reason is None and os.path.abspath(entry.path) == deleter.lock_file:
+                reason = "pipcachex's own lock file is never removed"
             outcomes.append(
                 DeletionProblem(entry.path, reason) if reason is not None else deleter.remove(entry)
             )

@@ -28,6 +28,7 @@ from conftest import PipName, PipRunner, pip_env, venv_python
 from index_server import IndexServer
 
 from pipcachex.cache.fileio import open_untouched, scandir_untouched
+from pipcachex.lock import LOCK_NAME
 
 #: What pipcachex's own pip runs see: no user config, no prompts (as the harness's pips).
 ENV = {"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
@@ -78,6 +79,8 @@ def listing(cache: Path, *args: str) -> list[dict[str, Any]]:
 def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
     """Every path under ``root`` with type, size, contents, atime and mtime (ns), read untouched.
 
+    pipcachex's lock file at the top is left out: a purge that got as far as locking made it.
+
     Times are taken before contents are read, and reads use pipcachex's O_NOATIME helpers, so a
     second snapshot differs only if something else moved a time.
     """
@@ -87,6 +90,8 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
         with scandir_untouched(directory) as listing_:
             names = sorted(item.name for item in listing_)
         for name in names:
+            if directory == root and name == LOCK_NAME:
+                continue  # pipcachex's own lock file: it is there once a purge got going
             path = directory / name
             info = os.lstat(path)
             key = str(path.relative_to(root))
@@ -472,6 +477,7 @@ def test_foreign_directory_is_refused(args: list[str], tmp_path: Path) -> None:
         assert all(name in message for name in named), (named, message)
         assert "pip cache purge" not in result.stdout + result.stderr
         assert snapshot(directory) == before
+        assert not (directory / LOCK_NAME).exists()
 
 
 def test_force_with_the_cache_s_own_path_purges_what_pip_never_wrote(tmp_path: Path) -> None:
@@ -491,7 +497,8 @@ def test_force_with_the_cache_s_own_path_purges_what_pip_never_wrote(tmp_path: P
 
     relative = purge(project, "--force", os.path.relpath(project), "--yes", "--json")
     assert relative.exit_code == 0, relative.stderr
-    assert project.is_dir() and list(project.iterdir()) in ([], [project / "wheels"])
+    left = {p.name for p in project.iterdir()}
+    assert project.is_dir() and left <= {"wheels", LOCK_NAME}, left
 
 
 def test_a_full_purge_refuses_a_cache_holding_files_pip_never_writes(
@@ -614,6 +621,7 @@ def test_dry_run_changes_nothing(args: list[str], mixed_cache: Path) -> None:
     human = purge(mixed_cache, *args, "--dry-run")
     assert human.exit_code == 0 and "Would remove" in human.stdout
     assert snapshot(mixed_cache) == before
+    assert not (mixed_cache / LOCK_NAME).exists()
 
 
 # -- full purge --------------------------------------------------------------------------------
@@ -810,6 +818,12 @@ def test_failed_backup_removes_nothing(cache: Path, tmp_path: Path) -> None:
 
 def _purge_on_terminal(cache: Path, answer: str, *args: str) -> tuple[int, str]:
     """Run ``pipcachex purge`` with a pseudo-terminal as stdin and type ``answer``."""
+    code, _out, err = _purge_on_terminal_with_output(cache, answer, *args)
+    return code, err
+
+
+def _purge_on_terminal_with_output(cache: Path, answer: str, *args: str) -> tuple[int, str, str]:
+    """``_purge_on_terminal``, with stdout too."""
     controller, terminal = os.openpty()
     try:
         process = subprocess.Popen(
@@ -821,22 +835,35 @@ def _purge_on_terminal(cache: Path, answer: str, *args: str) -> tuple[int, str]:
             text=True,
         )
         os.write(controller, answer.encode() + b"\n")
-        _, err = process.communicate(timeout=60)
+        out, err = process.communicate(timeout=60)
     finally:
         os.close(terminal)
         os.close(controller)
-    return process.returncode, err
+    return process.returncode, out, err
 
 
 def test_terminal_prompt_defaults_to_no(cache: Path) -> None:
     """On a terminal the purge asks ``[y/N]``: no (or Enter) keeps everything, y removes."""
     before = snapshot(cache)
     code, err = _purge_on_terminal(cache, "n", "alpha-pkg")
-    assert code == 1 and "[y/N]" in err and "nothing was changed" in err
+    assert code == 1 and "[y/N]" in err
+    # Saying no is an answer, not an error.
+    assert err.rstrip().endswith(":nothing was changed") and "error" not in err, err
     assert snapshot(cache) == before
     code, err = _purge_on_terminal(cache, "y", "alpha-pkg")
     assert code == 0, err
     assert listing(cache, "alpha-pkg") == []
+
+
+def test_the_project_table_is_shown_once(cache: Path) -> None:
+    """With the question on a terminal, or in the result with --yes: never both."""
+    code, out, err = _purge_on_terminal_with_output(cache, "y", "alpha-pkg")
+    assert code == 0, err
+    assert err.count("Package") == 1 and "Package" not in out, (out, err)
+    assert "Removed" in out
+    result = purge(cache, "beta-pkg", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count("Package") == 1 and "Package" not in result.stderr
 
 
 def test_full_purge_without_a_pip_changes_nothing(cache: Path, venv_without_pip: Path) -> None:

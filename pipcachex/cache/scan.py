@@ -32,6 +32,7 @@ from pipcachex.cache.tally import CacheTally
 from pipcachex.cache.walkers import Part, WalkStart, spread_tally
 from pipcachex.cache.wheels import Subdirectory, built_wheel_entries
 from pipcachex.errors import CacheError
+from pipcachex.lock import LOCK_NAME
 
 _WALK_THREADS = 8
 _AHEAD = 16
@@ -283,6 +284,8 @@ class _Walker:
                     yield Part(item_path, Layout.WHEELS, depth=0)  # one odd entry: see _wheel_dirs
                 else:
                     yield from (Part(sub, Layout.WHEELS, depth=1) for sub in dirs)
+            elif name == LOCK_NAME:
+                continue  # pipcachex's own lock file: not part of the cache
             elif name in PIP_STATE_NAMES:
                 for path, info in (
                     self._files(item_path) if is_dir else [(item_path, os.lstat(item_path))]

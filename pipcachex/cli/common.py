@@ -127,6 +127,12 @@ def run(common: Common, body: Callable[[], int]) -> None:
     output = common.output
     try:
         code = body()
+    except Aborted as exc:
+        # The user said no: what they asked for, so a message, not an error.
+        output.info(exc.message)
+        if common.json_mode:
+            output.emit_json({"error": {"message": exc.message, "exit_code": exc.exit_code}})
+        code = exc.exit_code
     except PipcachexError as exc:
         output.error(exc.message)
         if (isinstance(exc, PipError) and exc.details) or (exc.details and output.verbose):

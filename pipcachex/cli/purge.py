@@ -11,7 +11,6 @@ import typer
 from pipcachex.cli.common import (
     Common,
     confirm_destructive,
-    pip_version,
     selection,
     warn_if_reads_leave_no_trace,
     with_common_options,
@@ -74,10 +73,12 @@ def purge_command(
     common: Common,
 ) -> int:
     """Remove selected entries; with no selector, everything (`pip cache purge` and leftovers)."""
-    from pipcachex.backup import backup_entries
-    from pipcachex.check import check_after_purge
-    from pipcachex.purge import execute_purge, plan_purge, preview_purge
-    from pipcachex.render.purge import render_purge_plan, render_purge_result
+    from pipcachex.purge import PurgePlan, plan_purge, preview_purge, run_purge
+    from pipcachex.render.purge import (
+        render_purge_outcome,
+        render_purge_plan,
+        render_purge_result,
+    )
     from pipcachex.units import format_size, parse_size
 
     output = common.output
@@ -91,28 +92,24 @@ def purge_command(
             target.root, selected, max_size=budget, force=forced, on_progress=bar.update
         )
     output.details(plan.worker_trouble)
-    render_purge_plan(output, plan, dry_run=dry_run)
-    if dry_run or not plan.remove:
-        render_purge_result(output, preview_purge(plan) if dry_run else execute_purge(plan))
+    if dry_run:
+        render_purge_plan(output, plan, dry_run=True)
+        render_purge_result(output, preview_purge(plan))
         return EXIT_OK
-    question = f"Remove {len(plan.remove)} entries ({format_size(plan.freed_bytes)})?"
-    confirm_destructive(yes, question)
-    archive = None
-    if backup:
-        # A BackupError ends the command here, before anything is deleted.
-        with output.progress("Backing up") as bar:
-            archive = backup_entries(
-                plan.root, plan.remove, pip_version=pip_version(target), on_progress=bar.update
-            ).archive
-    with output.progress("Removing entries", total=len(plan.remove)) as bar:
-        result = execute_purge(plan, target.pip, on_progress=bar.update)
-    checked = None
-    if check:
-        with output.progress("Checking purged projects") as bar:
-            checked = check_after_purge(target, result.removed, on_project=bar.update)
-    render_purge_result(output, result, backup=archive, check=checked)
-    failed = bool(result.failed) or (checked is not None and not checked.ok)
-    return EXIT_FAILURE if failed else EXIT_OK
+
+    def confirm(plan: PurgePlan) -> None:
+        # The project table goes with the question; without one, the result shows it.
+        render_purge_plan(output, plan, dry_run=False, table=not yes)
+        question = f"Remove {len(plan.remove)} entries ({format_size(plan.freed_bytes)})?"
+        confirm_destructive(yes, question)
+
+    if not plan.remove:
+        render_purge_plan(output, plan, dry_run=False, table=False)
+    outcome = run_purge(
+        plan, target, confirm=confirm, backup=backup, check=check, progress=output.progress
+    )
+    render_purge_outcome(output, outcome, table=yes)
+    return EXIT_OK if outcome.ok else EXIT_FAILURE
 
 
 def _forced(force: Path, root: Path) -> bool:

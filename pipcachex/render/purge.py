@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipcachex.check import CheckResult
 from pipcachex.deletion import DeletionProblem
-from pipcachex.purge import PurgePlan, PurgeResult, pip_would_overreach
+from pipcachex.purge import PurgeOutcome, PurgePlan, PurgeResult, pip_would_overreach
 from pipcachex.render.check import check_json, render_check
 from pipcachex.render.output import Output
 from pipcachex.render.tables import (
@@ -34,10 +34,13 @@ def _reason_counts(problems: Sequence[DeletionProblem]) -> str:
     return "; ".join(f"{count_noun(n, 'entry', 'entries')}: {r}" for r, n in counts.items())
 
 
-def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None:
+def render_purge_plan(
+    output: Output, plan: PurgePlan, *, dry_run: bool, table: bool = True
+) -> None:
     """Show what a purge will remove: per project (per entry with -v), bytes, what stays.
 
-    A dry run's plan is its result (stdout); otherwise it precedes a prompt (stderr).
+    A dry run's plan is its result (stdout); otherwise it precedes a prompt (stderr), and
+    without a prompt (``--yes``) ``table`` is false: the result shows the table, once.
     """
     if output.quiet or (output.json_mode and dry_run):
         return
@@ -53,7 +56,7 @@ def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None
                 f"must not run here ({overreach}); pip's own state stays.",
                 markup=False,
             )
-    if plan.remove and not output.json_mode:
+    if plan.remove and table and not output.json_mode:
         if output.verbose:
             console.print(entries_table(plan.remove, plan.scanned_at))
         else:
@@ -76,16 +79,26 @@ def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None
         output.warn(f"kept although selected: {_reason_counts(plan.refused)}")
 
 
+def render_purge_outcome(output: Output, outcome: PurgeOutcome, *, table: bool = True) -> None:
+    """Show what ``run_purge`` did; ``table`` false when the plan's table was shown already."""
+    render_purge_result(
+        output, outcome.result, backup=outcome.backup, check=outcome.check, table=table
+    )
+
+
 def render_purge_result(
     output: Output,
     result: PurgeResult,
     backup: Path | None = None,
     check: CheckResult | None = None,
+    *,
+    table: bool = True,
 ) -> None:
     """Show what a purge removed (or would remove), bytes freed, entries kept, per project.
 
     ``backup`` is the archive ``--backup`` wrote before anything was removed; ``check`` what
-    ``--check`` found afterwards.
+    ``--check`` found afterwards; ``table`` false leaves out the project table (shown with the
+    question before).
     """
     plan = result.plan
     if output.json_mode:
@@ -136,7 +149,7 @@ def render_purge_result(
             f"removed; pipcachex then removed {result.leftovers_removed} entries it left behind",
             markup=False,
         )
-    if result.removed:
+    if result.removed and table:
         limit = None if output.verbose else PROJECT_ROWS
         output.out.print(packages_table(result.projects, plan.scanned_at, limit))
     output.out.print(
