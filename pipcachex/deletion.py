@@ -6,7 +6,8 @@ Every removal goes through ``delete_entries``, which
 - never removes pip's own state, an entry a pip is writing right now (``busy``), or an
   unrecognised entry unless asked to,
 - removes a file only if it is still the file that was scanned (same size and mtime): pip may
-  have replaced it since, and the new file was never selected,
+  have replaced it since, and the new file was never selected; a file already gone (another
+  pipcachex, a pip) is not a failure: it is what was wanted,
 - removes an HTTP entry's metadata before its body, so an interruption leaves at worst an
   orphaned body that pip treats as a miss, and
 - removes directories only once they are empty, bottom-up, up to the layout directory.
@@ -132,8 +133,7 @@ class _Deleter:
         try:
             info = os.lstat(path)
         except FileNotFoundError:
-            self.failed.append(DeletionProblem(path, "vanished before it could be deleted"))
-            return False
+            return True  # gone already (another purge, a pip): what was wanted
         if not stat.S_ISREG(info.st_mode):
             self.failed.append(DeletionProblem(path, "not a regular file (left alone)"))
             return False
@@ -143,8 +143,7 @@ class _Deleter:
         try:
             os.unlink(path)
         except FileNotFoundError:
-            self.failed.append(DeletionProblem(path, "vanished before it could be deleted"))
-            return False
+            return True
         except OSError as exc:
             self.failed.append(DeletionProblem(path, exc.strerror or str(exc)))
             return False

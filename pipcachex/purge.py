@@ -32,11 +32,12 @@ from pipcachex.deletion import (
     refusal_reason,
     remove_empty_directories,
 )
-from pipcachex.errors import PipcachexError, UnsafeCacheError
+from pipcachex.errors import CacheError, PipcachexError, PipError, UnsafeCacheError
 from pipcachex.listing import PackageSummary, SortKey, summarise_packages
 from pipcachex.lock import LOCK_NAME, cache_lock
 from pipcachex.pip_runner import PipPurgeResult, PipRunner
 from pipcachex.selection import Selection, least_recently_used
+from pipcachex.units import format_size
 
 if TYPE_CHECKING:
     from pipcachex.check import CheckResult
@@ -280,7 +281,18 @@ def _execute_full(plan: PurgePlan, pip: PipRunner, progress: Callable[[int], Non
     # An old pip fails on a purge that finds nothing, so only ask it when its layouts hold some.
     if any(e.layout is not Layout.OTHER for e in plan.remove):
         pip_version = str(pip.require_supported())
-        pip_result = pip.cache_purge()
+        if not os.access(plan.root, os.W_OK):
+            # pip calls a cache it cannot write "disabled", which would send the user looking
+            # for a setting that is not there.
+            raise CacheError(
+                f"cannot purge {plan.root}: the directory is not writable (a read-only file "
+                "system, or not yours); nothing was removed"
+            )
+        try:
+            pip_result = pip.cache_purge()
+        except PipError as exc:
+            removed = tuple(e for e in plan.remove if _gone(e))
+            raise PurgeFailed(exc, removed, len(plan.remove)) from None
     after = scan_cache(plan.root)
     planned_files = {f.path for e in plan.remove for f in e.files}
     planned_dirs = {e.path for e in plan.remove if e.is_directory_entry}
@@ -315,6 +327,21 @@ def _execute_full(plan: PurgePlan, pip: PipRunner, progress: Callable[[int], Non
 
 def _gone(entry: CacheEntry) -> bool:
     return not os.path.lexists(entry.path) and not any(os.path.lexists(f.path) for f in entry.files)
+
+
+class PurgeFailed(PipError):
+    """``pip cache purge`` failed part-way: what it had removed by then is in ``removed``."""
+
+    def __init__(self, cause: PipError, removed: tuple[CacheEntry, ...], planned: int) -> None:
+        freed = format_size(sum(e.size for e in removed))
+        super().__init__(
+            f"{cause.message}; it had removed {len(removed)} of the {planned} entries "
+            f"({freed}) by then: run the purge again to finish",
+            command=cause.command,
+            returncode=cause.returncode,
+            stderr=cause.stderr,
+        )
+        self.removed = removed
 
 
 class IndexUnanswered(PipcachexError):
@@ -446,6 +473,7 @@ __all__ = [
     "IndexUnanswered",
     "ProgressBar",
     "ProgressPhases",
+    "PurgeFailed",
     "PurgeOutcome",
     "PurgePlan",
     "PurgeProgress",

@@ -73,8 +73,9 @@ def purge_command(
     common: Common,
 ) -> int:
     """Remove selected entries; with no selector, everything (`pip cache purge` and leftovers)."""
-    from pipcachex.purge import PurgePlan, plan_purge, preview_purge, run_purge
+    from pipcachex.purge import PurgeFailed, PurgePlan, plan_purge, preview_purge, run_purge
     from pipcachex.render.purge import (
+        render_purge_failure,
         render_purge_outcome,
         render_purge_plan,
         render_purge_result,
@@ -105,9 +106,13 @@ def purge_command(
 
     if not plan.remove:
         render_purge_plan(output, plan, dry_run=False, table=False)
-    outcome = run_purge(
-        plan, target, confirm=confirm, backup=backup, check=check, progress=output.progress
-    )
+    try:
+        outcome = run_purge(
+            plan, target, confirm=confirm, backup=backup, check=check, progress=output.progress
+        )
+    except PurgeFailed as failure:
+        render_purge_failure(output, failure)
+        return failure.exit_code
     render_purge_outcome(output, outcome, table=yes)
     return EXIT_OK if outcome.ok else EXIT_FAILURE
 

@@ -27,6 +27,8 @@ def verify_command(
 ) -> int:
     """Find damaged cache entries and say what is wrong; exit 1 if any (fixed: 0)."""
     from pipcachex.cache import scan_cache
+    from pipcachex.deletion import ensure_deletable
+    from pipcachex.lock import cache_lock
     from pipcachex.render.verify import render_verify
     from pipcachex.verify import fix_problems, verify_scan
 
@@ -44,7 +46,13 @@ def verify_command(
         confirm_destructive(
             yes, f"Remove {len(result.problems)} damaged entries from {result.cache_dir}?"
         )
-        with output.progress("Removing entries", total=len(result.problems)) as bar:
+        # Refused before the lock, so that no lock file is left in a directory that is not a
+        # cache; then one destructive pipcachex at a time.
+        ensure_deletable(result.cache_dir)
+        with (
+            cache_lock(result.cache_dir, command="verify --fix"),
+            output.progress("Removing entries", total=len(result.problems)) as bar,
+        ):
             result = fix_problems(result, on_progress=bar.update)
     # The rows were shown before the question: afterwards only what could not be fixed.
     render_verify(output, result, fixing=fixing, table=not fixing)

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from pipcachex.check import CheckResult
 from pipcachex.deletion import DeletionProblem
-from pipcachex.purge import PurgeOutcome, PurgePlan, PurgeResult, pip_would_overreach
+from pipcachex.purge import (
+    PurgeFailed,
+    PurgeOutcome,
+    PurgePlan,
+    PurgeResult,
+    pip_would_overreach,
+)
 from pipcachex.render.check import check_json, render_check
 from pipcachex.render.output import Output
 from pipcachex.render.tables import (
@@ -162,3 +168,22 @@ def render_purge_result(
     if check is not None:
         output.out.print("After the purge:")
         render_check(output, check)
+
+
+def render_purge_failure(output: Output, failure: PurgeFailed) -> None:
+    """Report a full purge that pip broke off: the error, and what was removed by then."""
+    output.error(failure.message)
+    if failure.details:
+        output.err.print(failure.details, markup=False, style="dim")
+    if output.json_mode:
+        output.emit_json(
+            {
+                "error": {
+                    "message": failure.message,
+                    "exit_code": failure.exit_code,
+                    "removed_entries": len(failure.removed),
+                    "freed_bytes": sum(e.size for e in failure.removed),
+                    "removed": [entry_json(e) for e in failure.removed],
+                }
+            }
+        )
