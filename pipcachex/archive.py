@@ -22,6 +22,7 @@ import lzma
 import os
 import tarfile
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -379,6 +380,18 @@ class ArchiveWriter:
         if self._stream is not self._raw:
             self._stream.close()
         self._raw.flush()
+
+    def discard(self) -> None:
+        """Drop the compressor of an archive that failed, before its file is closed.
+
+        Its output goes to a temp file that is about to be removed; what matters is that the
+        compressor does not try to write its end into the closed file later, when it is
+        garbage-collected (Python 3.12+ report that as an error).
+        """
+        self._buffer.clear()
+        if self._stream is not self._raw:
+            with suppress(OSError, ValueError):
+                self._stream.close()
 
     def patch(self, offset: int, data: bytes | bytearray) -> None:
         """Overwrite bytes already written (uncompressed archives only, after :meth:`finish`)."""

@@ -275,7 +275,11 @@ def backup_entries(
     try:
         with atomic_output(path, suffix=".partial") as raw:
             writer = ArchiveWriter(raw, chosen, path.name)
-            manifest = _write_archive(writer, manifest, kept, member_namer(root), advance)
+            try:
+                manifest = _write_archive(writer, manifest, kept, member_namer(root), advance)
+            except BaseException:  # Ctrl-C included: the temp file goes, its compressor first
+                writer.discard()
+                raise
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise BackupError(f"cannot write {path}: {reason}; no backup written") from None

@@ -1,7 +1,7 @@
 """Shared fixtures: a loopback index, two real pips, caches those pips filled, throwaway venvs.
 
 Everything talks only to 127.0.0.1. The real pips live in ``.test-pips/legacy`` (pip 23.2.1,
-writes ``http/``) and ``.test-pips/current`` (pip 26.3, writes ``http-v2/``); ``scripts/test``
+writes ``http/``) and ``.test-pips/current`` (pip 26.3, writes ``http-v2/``); ``scripts/test.py``
 installs them. Every pip runs with an isolated environment (:func:`pip_env`): no ``PIP_*``
 variables, ``PIP_CONFIG_FILE=os.devnull`` (no config files), no version check, no prompts and
 no ``PYTHONPATH`` but the pip's own directory.
@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -30,6 +31,7 @@ from typing import Any, Literal, Protocol
 import cachefactory
 import packages
 import pytest
+import unprivileged
 from index_server import IndexServer, ServeOptions
 
 from pipcachex.cache import readers
@@ -59,7 +61,7 @@ def pip_dir(which: str) -> Path:
     if not (target / "pip" / "__init__.py").is_file():
         pytest.fail(
             f"test pip {which!r} (pip {PIP_VERSIONS[which]}) is missing from {target}: "
-            "run scripts/test (it installs the test pips) before running pytest",
+            "run python scripts/test.py --here (it installs the test pips) before running pytest",
             pytrace=False,
         )
     return target
@@ -148,7 +150,9 @@ def copy_tree(src: Path, dest: Path) -> Path:
 
 
 def venv_python(venv: Path) -> Path:
-    """The interpreter of a venv made by :func:`make_venv`."""
+    """The interpreter of a venv made by :func:`make_venv` (``Scripts\\python.exe`` on Windows)."""
+    if sys.platform == "win32":
+        return venv / "Scripts" / "python.exe"
     return venv / "bin" / "python"
 
 
@@ -444,6 +448,33 @@ def venv_without_pip(tmp_path: Path) -> Path:
     return make_venv(tmp_path / "venv-no-pip", None)
 
 
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A directory another (unprivileged) user can reach, unlike pytest's private tmp_path."""
+    path = Path(tempfile.mkdtemp(prefix="pipcachex-shared-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture(scope="session")
+def unprivileged_runner() -> Iterator[unprivileged.Runner]:
+    """Runs pipcachex as a user whom permission bits stop (``nobody`` when the suite is root).
+
+    It works from a readable copy of pipcachex and its dependencies, so the checkout may lie
+    under a directory of mode 0700; skips, saying why, when no such user can run Python here.
+    """
+    copy_dir = Path(tempfile.mkdtemp(prefix="pipcachex-runtime-"))
+    copy_dir.chmod(0o755)
+    try:
+        found = unprivileged.runner(copy_dir)
+        if isinstance(found, str):
+            pytest.skip(found)
+        yield found
+    finally:
+        shutil.rmtree(copy_dir)
+
+
 # -- test levels -------------------------------------------------------------------------------
 
 #: Fixtures that build the test distributions, start a loopback index, run a real pip, fill a
@@ -466,6 +497,7 @@ END_TO_END_FIXTURES = frozenset(
         "busy_cache",
         "venv_with_pip",
         "venv_without_pip",
+        "unprivileged_runner",
     }
 )
 #: What a test's own code calls when it runs pip, pipcachex or another program in a child

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
 import hashlib
 import http.client
+import importlib.metadata
 import io
 import json
 import re
@@ -18,8 +20,18 @@ from pathlib import Path
 import cachefactory
 import packages
 import pytest
-from conftest import PipName, PipRunner, end_to_end_reason, pip_env, venv_python
+from conftest import (
+    PIP_VERSIONS,
+    ROOT,
+    PipName,
+    PipRunner,
+    end_to_end_reason,
+    pip_env,
+    venv_python,
+)
 from index_server import IndexServer, ServeOptions
+
+import pipcachex
 
 JSON_ACCEPT = cachefactory.PIP_PAGE_ACCEPT
 
@@ -286,7 +298,7 @@ def test_venvs_with_and_without_pip(
         result = _run([str(venv_python(venv)), "-m", "pip", "--version"], pip_env())
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith(f"pip {version} from ")
-        assert f".test-pips/{which}/pip" in result.stdout
+        assert str(Path(".test-pips", which, "pip")) in result.stdout
     result = _run([str(venv_python(venv_without_pip)), "-m", "pip", "--version"], pip_env())
     assert result.returncode != 0 and "No module named pip" in result.stderr
 
@@ -426,3 +438,39 @@ def test_collection_marks_end_to_end_tests_slow(request: pytest.FixtureRequest) 
     assert request.node.get_closest_marker("slow") is None
     driving = [i for i in request.session.items if "run_pip" in getattr(i, "fixturenames", ())]
     assert all(item.get_closest_marker("slow") for item in driving), driving
+
+
+# -- one source for what is tested and released -----------------------------------------------
+
+
+def _assigned(path: Path, name: str) -> object:
+    """The literal value assigned to ``name`` at the top level of a Python file (not run)."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path} assigns no {name}")
+
+
+def test_the_test_command_installs_the_pips_the_fixtures_use() -> None:
+    assert _assigned(ROOT / "scripts" / "test.py", "PIP_VERSIONS") == PIP_VERSIONS
+
+
+def test_the_pythons_tested_are_the_pythons_declared() -> None:
+    """nox's interpreters, ``requires-python`` and the classifiers say the same."""
+    pythons = _assigned(ROOT / "noxfile.py", "PYTHONS")
+    assert isinstance(pythons, list) and pythons
+    metadata = importlib.metadata.metadata("pipcachex")
+    prefix = "Programming Language :: Python :: "
+    declared = [c[len(prefix) :] for c in metadata.get_all("Classifier") or []]
+    assert [c for c in declared if c.count(".") == 1] == pythons
+    assert metadata["Requires-Python"] == f">={pythons[0]}"
+
+
+def test_the_changelog_has_the_version_and_an_unreleased_section() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "\n## [Unreleased]\n" in changelog
+    heading = rf"^## \[{re.escape(pipcachex.__version__)}\] - \d{{4}}-\d\d-\d\d$"
+    assert re.search(heading, changelog, re.MULTILINE), "no entry for this version"
+    assert importlib.metadata.version("pipcachex") == pipcachex.__version__

@@ -80,6 +80,7 @@ def purge_command(
         render_purge_plan,
         render_purge_result,
     )
+    from pipcachex.render.words import count_noun
     from pipcachex.units import format_size, parse_size
 
     output = common.output
@@ -101,7 +102,9 @@ def purge_command(
     def confirm(plan: PurgePlan) -> None:
         # The project table goes with the question; without one, the result shows it.
         render_purge_plan(output, plan, dry_run=False, table=not yes)
-        question = f"Remove {len(plan.remove)} entries ({format_size(plan.freed_bytes)})?"
+        question = (
+            f"Remove {count_noun(len(plan.remove), 'entry')} ({format_size(plan.freed_bytes)})?"
+        )
         confirm_destructive(yes, question)
 
     if not plan.remove:
