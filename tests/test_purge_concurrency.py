@@ -157,3 +157,41 @@ def test_pip_breaking_off_a_full_purge_reports_what_was_removed(
 
     again = run("purge", cache_v2, "--python", python, "--yes", "--json")
     assert again.exit_code == 0, again.stderr
+
+
+def _all_strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [k, *_all_strings(v)]]
+    if isinstance(value, list):
+        return [s for v in value for s in _all_strings(v)]
+    return []
+
+
+def test_json_carries_a_file_name_that_is_not_utf8_as_text_and_exact_bytes(
+    tmp_path: Path,
+) -> None:
+    """Valid Unicode for any parser, and the name's bytes in ``*_bytes_b64`` to act on."""
+    import base64
+
+    cache = tmp_path / "cache"
+    cachefactory.write_http_v2_entry(cache, "https://example.invalid/a-1.0.tar.gz", b"a", {})
+    raw = os.fsencode(cache / "http-v2") + b"/caf\xe9-\xff.bin"
+    with open(raw, "wb") as handle:
+        handle.write(b"not pip's\n")
+
+    for command, args in (("list", ["--kind", "unknown"]), ("purge", ["--kind", "unknown"])):
+        result = run(command, cache, *args, "--yes", "--json") if command == "purge" else None
+        result = result or run(command, cache, *args, "--json")
+        assert result.exit_code == 0, result.stderr
+        document = result.json
+        for text in _all_strings(document):
+            text.encode("utf-8")  # no lone surrogate anywhere
+        entries = document["entries" if command == "list" else "removed"]
+        (entry,) = [e for e in entries if "caf" in e["path"]]
+        assert entry["path"] == f"{cache}/http-v2/caf\ufffd-\ufffd.bin"
+        assert base64.b64decode(entry["path_bytes_b64"]) == raw
+        assert [base64.b64decode(b) for b in entry["paths_bytes_b64"]] == [raw]
+        assert "cache_dir_bytes_b64" not in document
+    assert not os.path.lexists(raw)
