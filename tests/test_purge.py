@@ -248,6 +248,35 @@ def test_older_than_takes_old_entries_even_after_list_and_info(which: PipName, c
     assert_no_empty_dirs_left(cache, result.json["removed"])
 
 
+def test_layout_and_newer_than_select_as_list_shows(mixed_cache: Path) -> None:
+    """``--layout http`` drops the legacy layout alone; ``--newer-than`` keeps what is old."""
+    every = listing(mixed_cache)
+    legacy = {e["path"] for e in every if e["layout"] == "http"}
+    assert legacy and {e["layout"] for e in every} >= {"http", "http-v2", "wheels"}
+    old = [e for e in every if e["layout"] == "wheels"]
+    for entry in old:
+        age_entry(entry, 10)
+    recent = {e["path"] for e in every if e["layout"] != "wheels" and e["kind"] != "pip-state"}
+    assert {e["path"] for e in listing(mixed_cache, "--newer-than", "5d")} >= recent
+    assert not {e["path"] for e in listing(mixed_cache, "--newer-than", "5d")} & {
+        e["path"] for e in old
+    }
+    assert {e["path"] for e in listing(mixed_cache, "--layout", "http")} == legacy
+
+    result = purge(mixed_cache, "--layout", "http", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["full"] is False
+    assert {e["path"] for e in result.json["removed"]} == legacy
+    assert {e["layout"] for e in listing(mixed_cache)} == {"http-v2", "wheels", "other"}
+
+    young = purge(mixed_cache, "--newer-than", "5d", "--layout", "wheels", "--yes", "--json")
+    assert young.exit_code == 0 and young.json["removed"] == []
+    for bad in (["--newer-than", ""], ["--layout", "other"], ["--layout", "http3"]):
+        refused = purge(mixed_cache, *bad, "--yes")
+        assert refused.exit_code == 2, (bad, refused.stderr)
+        assert refused.stderr.startswith("error: invalid value for " + bad[0]), refused.stderr
+
+
 def test_larger_than_and_kind_combine_with_and(cache: Path) -> None:
     """``--larger-than`` and ``--kind`` select only entries matching both."""
     entries = listing(cache)

@@ -20,6 +20,8 @@ from pipcachex.cli.options import (
     DryRunOption,
     KindOption,
     LargerThanOption,
+    LayoutOption,
+    NewerThanOption,
     OlderThanOption,
     SpecsArgument,
     YesOption,
@@ -37,7 +39,9 @@ def backup_command(
     specs: SpecsArgument = None,
     kind: KindOption = None,
     older_than: OlderThanOption = None,
+    newer_than: NewerThanOption = None,
     larger_than: LargerThanOption = None,
+    layout: LayoutOption = None,
     to: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
@@ -72,7 +76,7 @@ def backup_command(
     packing = None
     if compression is not None:
         packing = Compression(choice("--compression", compression, COMPRESSION_CHOICES))
-    selected = selection(specs, kind, older_than, larger_than)
+    selected = selection(specs, kind, older_than, larger_than, newer_than, layout)
     target = common.target()
     with output.progress("Scanning cache") as bar:
         scan = scan_cache(target.root, on_progress=bar.update)

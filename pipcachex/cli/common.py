@@ -20,6 +20,7 @@ import typer
 
 from pipcachex.cli.options import (
     KIND_CHOICES,
+    LAYOUT_CHOICES,
     CacheDirOption,
     JsonOption,
     PythonOption,
@@ -245,9 +246,11 @@ def selection(
     kinds: list[str] | None,
     older_than: str | None,
     larger_than: str | None,
+    newer_than: str | None = None,
+    layouts: list[str] | None = None,
 ) -> Selection:
     """The selectors list, purge and backup share, parsed (bad values are usage errors)."""
-    from pipcachex.cache import Kind
+    from pipcachex.cache import Kind, Layout
     from pipcachex.selection import build_selection
 
     return build_selection(
@@ -255,6 +258,8 @@ def selection(
         [Kind(choice("--kind", k, KIND_CHOICES)) for k in kinds or []],
         older_than,
         larger_than,
+        newer_than=newer_than,
+        layouts=[Layout(choice("--layout", name, LAYOUT_CHOICES)) for name in layouts or []],
     )
 
 

@@ -17,6 +17,8 @@ from pipcachex.cli.options import (
     SORT_CHOICES,
     KindOption,
     LargerThanOption,
+    LayoutOption,
+    NewerThanOption,
     OlderThanOption,
     SpecsArgument,
     choice,
@@ -42,7 +44,9 @@ def list_command(
     specs: SpecsArgument = None,
     kind: KindOption = None,
     older_than: OlderThanOption = None,
+    newer_than: NewerThanOption = None,
     larger_than: LargerThanOption = None,
+    layout: LayoutOption = None,
     sort: Annotated[
         str,
         typer.Option(
@@ -65,7 +69,7 @@ def list_command(
 
     output = common.output
     order = SortKey(choice("--sort", sort, SORT_CHOICES))
-    selected = selection(specs, kind, older_than, larger_than)
+    selected = selection(specs, kind, older_than, larger_than, newer_than, layout)
     target = common.target()
     warn_if_not_a_cache(output, target)
     warn_if_reads_leave_no_trace(output, target, older_than)

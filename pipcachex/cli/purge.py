@@ -19,6 +19,8 @@ from pipcachex.cli.options import (
     DryRunOption,
     KindOption,
     LargerThanOption,
+    LayoutOption,
+    NewerThanOption,
     OlderThanOption,
     SpecsArgument,
     YesOption,
@@ -31,7 +33,9 @@ def purge_command(
     specs: SpecsArgument = None,
     kind: KindOption = None,
     older_than: OlderThanOption = None,
+    newer_than: NewerThanOption = None,
     larger_than: LargerThanOption = None,
+    layout: LayoutOption = None,
     max_size: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -84,7 +88,7 @@ def purge_command(
     from pipcachex.units import format_size, parse_size
 
     output = common.output
-    selected = selection(specs, kind, older_than, larger_than)
+    selected = selection(specs, kind, older_than, larger_than, newer_than, layout)
     budget = parse_size(max_size, option="--max-size") if max_size is not None else None
     target = common.target()
     forced = force is not None and _forced(force, target.root)
