@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from pipcachex.cache import CacheEntry, Kind, Layout, scan_cache
-from pipcachex.cache.directory import foreign_files, holds_more_than_pip_state, name_some
 from pipcachex.cache.layout_names import LAYOUT_DIRS
 from pipcachex.deletion import (
     DeletionProblem,
@@ -32,6 +31,7 @@ from pipcachex.deletion import (
     refusal_reason,
     remove_empty_directories,
 )
+from pipcachex.deletion.rules import foreign_files, holds_more_than_pip_state, name_some
 from pipcachex.errors import CacheError, PipcachexError, PipError, UnsafeCacheError
 from pipcachex.listing import PackageSummary, SortKey, summarise_packages
 from pipcachex.lock import LOCK_NAME, cache_lock

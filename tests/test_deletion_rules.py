@@ -6,18 +6,24 @@ Unit tests on files made in tmp_path; no pip, no index.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from pipcachex.cache.directory import (
-    foreign_files,
-    foreign_reason,
-    holds_more_than_pip_state,
-    name_some,
-)
+from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout
+from pipcachex.cache.directory import STALE_SECONDS
 from pipcachex.cache.layout_names import foreign_at_root, is_litter, is_pip_path
 from pipcachex.deletion import ensure_deletable
+from pipcachex.deletion.rules import (
+    directories_below,
+    foreign_files,
+    foreign_reason,
+    has_fresh_build,
+    holds_more_than_pip_state,
+    name_some,
+    refusal_reason,
+)
 from pipcachex.errors import UnsafeCacheError
 
 H = "0123456789abcdef" * 3 + "01234567"  # 56 hex digits, the shape of an HTTP entry's name
@@ -238,3 +244,118 @@ def test_holds_more_than_pip_state_of_a_missing_root_or_a_file(tmp_path: Path) -
 )
 def test_name_some(names: list[str], text: str) -> None:
     assert name_some(names) == text
+
+
+# -- what an entry may never lose, and what a killed build left -------------------------------
+
+
+def _entry(path: Path, kind: Kind, *, busy: bool = False) -> CacheEntry:
+    member = CacheFile(str(path), 1, 0.0, 0.0)
+    return CacheEntry(str(path), kind, Layout.HTTP_V2, (member,), busy=busy)
+
+
+@pytest.mark.parametrize(
+    ("kind", "busy", "link", "allow_unknown", "reason"),
+    [
+        (Kind.DISTRIBUTION, False, False, False, None),
+        (Kind.DAMAGED, False, False, False, None),
+        (Kind.UNKNOWN, False, False, True, None),
+        (Kind.UNKNOWN, False, False, False, "not recognised as a pip cache entry"),
+        (Kind.PIP_STATE, False, False, True, "pip's own state is never removed"),
+        (Kind.DISTRIBUTION, True, False, True, "a pip is writing it right now"),
+        (Kind.UNKNOWN, True, False, True, "a pip is writing it right now"),
+        (
+            Kind.UNKNOWN,
+            False,
+            True,
+            True,
+            "a symbolic link: neither it nor what it points to is removed",
+        ),
+        (
+            Kind.DISTRIBUTION,
+            False,
+            True,
+            True,
+            "a symbolic link: neither it nor what it points to is removed",
+        ),
+    ],
+)
+def test_refusal_reason(
+    kind: Kind,
+    busy: bool,
+    link: bool,
+    allow_unknown: bool,
+    reason: str | None,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / H
+    if link:
+        path.symlink_to(tmp_path / "elsewhere")
+    else:
+        path.write_text("x")
+    entry = _entry(path, kind, busy=busy)
+    assert refusal_reason(entry, allow_unknown=allow_unknown) == reason
+
+
+def test_a_link_among_an_entry_s_files_refuses_the_whole_entry(tmp_path: Path) -> None:
+    meta = tmp_path / H
+    meta.write_text("x")
+    body = tmp_path / f"{H}.body"
+    body.symlink_to(tmp_path / "elsewhere")
+    files = (CacheFile(str(meta), 1, 0.0, 0.0), CacheFile(str(meta), 1, 0.0, 0.0, ".body"))
+    entry = CacheEntry(str(meta), Kind.DISTRIBUTION, Layout.HTTP_V2, files)
+    assert refusal_reason(entry, allow_unknown=True) is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "age", "is_dir", "fresh"),
+    [
+        ("tmpab12", 0, True, True),
+        ("tmpab12", STALE_SECONDS - 60, True, True),
+        ("tmpab12", STALE_SECONDS + 60, True, False),
+        ("tmpab12", 0, False, False),  # a file, not a build directory
+        ("build", 0, True, False),  # not pip's tmp* name
+        ("xtmp", 0, True, False),
+    ],
+)
+def test_has_fresh_build(name: str, age: float, is_dir: bool, fresh: bool, tmp_path: Path) -> None:
+    wheel_dir = tmp_path / LEAF
+    wheel_dir.mkdir()
+    (wheel_dir / "alpha_pkg-1.0-py3-none-any.whl").write_bytes(b"PK")
+    build = wheel_dir / name
+    if is_dir:
+        build.mkdir()
+    else:
+        build.write_text("x")
+    when = time.time() - age
+    os.utime(build, (when, when))
+    assert has_fresh_build(wheel_dir) is fresh
+    assert has_fresh_build(str(wheel_dir)) is fresh
+
+
+def test_has_fresh_build_of_a_missing_directory_is_false(tmp_path: Path) -> None:
+    assert has_fresh_build(tmp_path / "gone") is False
+
+
+def test_a_link_named_like_a_build_is_not_a_build(tmp_path: Path) -> None:
+    (tmp_path / "target").mkdir()
+    wheel_dir = tmp_path / LEAF
+    wheel_dir.mkdir()
+    (wheel_dir / "tmpab12").symlink_to(tmp_path / "target", target_is_directory=True)
+    assert has_fresh_build(wheel_dir) is False
+
+
+def test_directories_below_lists_deepest_first_and_never_follows_a_link(tmp_path: Path) -> None:
+    top = tmp_path / "w"
+    for relative in ("a/b/c", "a/d", "e"):
+        (top / relative).mkdir(parents=True)
+    (tmp_path / "outside" / "deep").mkdir(parents=True)
+    (top / "a" / "link").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (top / "a" / "file").write_text("x")
+
+    found = directories_below(str(top))
+
+    assert sorted(found) == sorted(f"{top}/{r}" for r in ("a", "a/b", "a/b/c", "a/d", "e"))
+    depths = [path.count("/") for path in found]
+    assert depths == sorted(depths, reverse=True)
+    assert directories_below(str(tmp_path / "missing")) == []

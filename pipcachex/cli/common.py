@@ -278,7 +278,7 @@ def warn_if_reads_leave_no_trace(
 
 def warn_if_not_a_cache(output: Output, target: CacheTarget) -> None:
     """One warning line when the directory to read is plainly not a pip cache."""
-    from pipcachex.cache.directory import foreign_reason
+    from pipcachex.deletion.rules import foreign_reason
 
     reason = foreign_reason(target.root) if target.exists else None
     if reason is not None:

@@ -1,4 +1,7 @@
-"""The only code that deletes anything from a cache, and the rules that keep deletion safe.
+"""The only code that deletes anything from a cache, under the rules that keep deletion safe.
+
+The rules themselves (what is a cache one may delete from, what an entry may never lose) are
+in ``deletion.rules``; this module carries them out.
 
 Every removal goes through ``delete_entries``, which
 - refuses a root that does not look like a pip cache (``ensure_deletable``),
@@ -29,9 +32,10 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout
-from pipcachex.cache.directory import directories_below, foreign_reason, has_fresh_build
-from pipcachex.errors import UnsafeCacheError
+from pipcachex.cache import CacheEntry, CacheFile, Layout
+from pipcachex.deletion.rules import directories_below, has_fresh_build
+from pipcachex.deletion.rules import ensure_deletable as ensure_deletable
+from pipcachex.deletion.rules import refusal_reason as refusal_reason
 from pipcachex.lock import LOCK_NAME
 
 _LAYOUT_DIRS = ("http", "http-v2", "wheels")
@@ -64,31 +68,6 @@ class DeletionReport:
     def freed_bytes(self) -> int:
         """Bytes of the entries that were removed."""
         return sum(e.size for e in self.removed)
-
-
-def ensure_deletable(root: Path, *, force: bool = False, hint: str = "") -> None:
-    """Raise ``UnsafeCacheError`` unless ``root`` is a pip cache one may delete from.
-
-    ``force`` accepts a cache that also holds what pip never writes (see ``foreign_reason``);
-    ``hint`` ends the message, saying how to go ahead anyway where there is a way.
-    """
-    reason = foreign_reason(root, force=force)
-    if reason is not None:
-        raise UnsafeCacheError(f"refusing to delete anything: {reason}{hint}")
-
-
-def refusal_reason(entry: CacheEntry, *, allow_unknown: bool) -> str | None:
-    """Say why ``entry`` must not be deleted, or None when it may be."""
-    if entry.kind is Kind.PIP_STATE:
-        return "pip's own state is never removed"
-    if entry.busy:
-        return "a pip is writing it right now"
-    # A link is never followed and never removed: its target may be anything, anywhere.
-    if any(os.path.islink(path) for path in {entry.path, *entry.paths}):
-        return "a symbolic link: neither it nor what it points to is removed"
-    if entry.kind is Kind.UNKNOWN and not allow_unknown:
-        return "not recognised as a pip cache entry"
-    return None
 
 
 class _Deleter:
