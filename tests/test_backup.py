@@ -40,11 +40,14 @@ def backup_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def snapshot(root: Path) -> Snapshot:
-    """Every file under ``root``: bytes and mtime (ns), by path relative to ``root``."""
+    """Every file under ``root``: bytes and mtime (ns), by path relative to ``root``.
+
+    pipcachex's lock file at the top is left out: it stays once a destructive command ran.
+    """
     return {
         p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
         for p in sorted(root.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.relative_to(root).as_posix() != ".pipcachex.lock"
     }
 
 
