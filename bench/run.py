@@ -455,6 +455,64 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
         )
     )
 
+    export_help = help_text("export")
+    export_dir = scratch / "exported"
+    copied_dir = scratch / "copied"
+    missing_export = None if export_help is not None else "not available yet"
+
+    def export_argv(*extra: str) -> list[str] | None:
+        if export_help is None:
+            return None
+        return [PIPCACHEX, "export", str(export_dir), "--cache-dir", c, *extra]
+
+    def exported() -> str:
+        return f"{_count_files(export_dir)} files exported" if export_dir.exists() else ""
+
+    def empty_copy_dir() -> None:
+        _rmtree(copied_dir)
+        copied_dir.mkdir()
+
+    def export_done() -> None:
+        _rmtree(export_dir, copied_dir)
+        retime()
+
+    # cp -r copies every file of the cache (a superset of the distributions an export writes)
+    # and find lists them: the floors for an export that copies and one that links.
+    layouts = [str(cache / name) for name in ("http", "http-v2", "wheels")]
+    groups.append(
+        Group(
+            "export",
+            "export (warm)",
+            [
+                Case(
+                    "cp -r",
+                    ["cp", "-r", *layouts, str(copied_dir)],
+                    prepare=empty_copy_dir,
+                    check=lambda: f"{_count_files(copied_dir)} files copied",
+                ),
+                Case(
+                    "pipcachex export --copy",
+                    export_argv("--copy"),
+                    prepare=lambda: _rmtree(export_dir),
+                    missing=missing_export,
+                    ok_codes=(0, 1),
+                    check=exported,
+                ),
+                Case("find -type f", ["find", c, "-type", "f"]),
+                Case(
+                    "pipcachex export (links)",
+                    export_argv(),
+                    prepare=lambda: _rmtree(export_dir),
+                    missing=missing_export,
+                    ok_codes=(0, 1),
+                    check=exported,
+                ),
+            ],
+            after=export_done,
+            warmup=False,
+        )
+    )
+
     work = scratch / "purge-work"
     purge_help = help_text("purge")
     purge_argv: list[str] | None = None
@@ -665,6 +723,20 @@ def verdicts(by_size: dict[int, dict[str, list[Row]]]) -> list[Verdict]:
             "--help within 2x of import typer",
         ),
     ]
+    found.append(
+        _ratio_target(
+            by_size, "export", "pipcachex export --copy", 1.5, "export --copy within 1.5x of cp -r"
+        )
+    )
+    size = _largest_with(by_size, "export", "pipcachex export (links)")
+    linked = _row(by_size[size], "export", "pipcachex export (links)")
+    listed = _row(by_size[size], "export", "find -type f")
+    text = "export (links) within 2x of find"
+    if linked and listed and linked.median and listed.median:
+        ratio = linked.median / listed.median
+        found.append(Verdict(text, f"{ratio:.2f}x ({linked.median:.2f} s) at {size:,}", ratio <= 2))
+    else:
+        found.append(Verdict(text, "not measured", None))
     with_rss = [r for g in res.values() for r in g if r.label.startswith("pipcachex") and r.rss_mib]
     if with_rss:
         peak = max(with_rss, key=lambda r: r.rss_mib or 0.0)

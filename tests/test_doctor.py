@@ -14,7 +14,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -26,6 +25,7 @@ import pytest
 from cli_helpers import invoke
 from conftest import PipName, copy_tree, venv_python
 from index_server import IndexServer
+from unprivileged import NOBODY, Runner
 
 from pipcachex.doctor.filesystem import mount_of, read_mounts
 
@@ -369,37 +369,33 @@ def test_a_cache_directory_pip_refuses_is_a_failure(
     assert "cache-refused" not in _codes(document)
 
 
-NOBODY = 65534
-
-
 @pytest.fixture
-def nobodys_cache(filled_cache_v2: Path) -> Iterator[Path]:
+def nobodys_cache(filled_cache_v2: Path, shared_tmp: Path) -> Path:
     """A copy of the v2 cache owned by an unprivileged user, in a directory that user reaches."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv (util-linux) to act as another user")
-    shared = Path(tempfile.mkdtemp(prefix="pipcachex-doctor-"))
-    try:
-        shared.chmod(0o755)
-        cache = copy_tree(filled_cache_v2, shared / "cache")
-        for path in [cache, *cache.rglob("*")]:
-            os.chown(path, NOBODY, NOBODY)
-        yield cache
-    finally:
-        shutil.rmtree(shared)
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("giving a cache to another user (os.chown) needs root")
+    cache = copy_tree(filled_cache_v2, shared_tmp / "cache")
+    for path in [cache, *cache.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
+    return cache
 
 
-def _python_for_nobody(as_nobody: list[str]) -> str:
-    """A system interpreter with pip the unprivileged user may run (a venv's may be in /root)."""
-    for python in ("/usr/bin/python3", "/usr/local/bin/python3"):
-        probe = [*as_nobody, python, "-m", "pip", "--version"]
-        if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+def _python_for(runner: Runner) -> str:
+    """An interpreter with pip the runner's user may run (a venv's may lie under /root)."""
+    as_user = runner.command([])[:-2]  # "<python> -m pipcachex" without "-m pipcachex"
+    # Probed the way pipcachex starts it, from a process of that user: exec rights can differ.
+    starts = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+    for python in (runner.python, "/usr/bin/python3", "/usr/local/bin/python3"):
+        probe = [*as_user, "-c", starts, python, "-I", "-m", "pip", "--version"]
+        done = subprocess.run(probe, capture_output=True, check=False)
+        if done.returncode == 0:
             return python
-    pytest.skip("no interpreter with pip that an unprivileged user may run")
+    pytest.skip(f"no interpreter with pip that uid {runner.uid} may run")
 
 
-def _doctor_as_nobody(cache: Path) -> tuple[int, dict[str, Any]]:
-    """Run ``pipcachex doctor --json`` as the unprivileged user, with its own pip cache."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") and k != "PYTHONPATH"}
+def _doctor_as(runner: Runner, cache: Path) -> tuple[int, dict[str, Any]]:
+    """Run ``pipcachex doctor --json`` as the runner's user, with ``cache`` as its pip cache."""
+    env = {k: v for k, v in runner.env().items() if not k.startswith("PIP_")}
     env.update(
         PIP_CONFIG_FILE=os.devnull,
         PIP_CACHE_DIR=str(cache),
@@ -407,20 +403,21 @@ def _doctor_as_nobody(cache: Path) -> tuple[int, dict[str, Any]]:
         PIPCACHEX_MEMO_DIR="",
         PIPCACHEX_BACKUP_DIR=str(cache.parent / "backups"),
     )
-    as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    command = [*as_nobody, sys.executable, "-m", "pipcachex", "doctor", "--json"]
-    command += ["--python", _python_for_nobody(as_nobody)]
+    command = runner.command(["doctor", "--json", "--python", _python_for(runner)])
     done = subprocess.run(
         command, capture_output=True, text=True, check=False, env=env, cwd=cache.parent
     )
+    assert done.stdout, done.stderr
     return done.returncode, json.loads(done.stdout)
 
 
-def test_a_sudo_pip_left_root_owned_directories_in_a_users_cache(nobodys_cache: Path) -> None:
+def test_a_sudo_pip_left_root_owned_directories_in_a_users_cache(
+    nobodys_cache: Path, unprivileged_runner: Runner
+) -> None:
     built = next(p for p in sorted((nobodys_cache / "wheels").rglob("*")) if p.is_dir())
     for path in [built, *built.rglob("*")]:
         os.chown(path, 0, 0)  # what `sudo pip install` (without -H) leaves behind
-    code, document = _doctor_as_nobody(nobodys_cache)
+    code, document = _doctor_as(unprivileged_runner, nobodys_cache)
     assert code == 1
     finding = _one(document, "not-owned")
     assert finding["level"] == "fail"
@@ -434,11 +431,13 @@ def test_a_sudo_pip_left_root_owned_directories_in_a_users_cache(nobodys_cache: 
     assert "cache-refused" not in _codes(document)
 
 
-def test_a_directory_the_user_cannot_read_is_named_not_judged(nobodys_cache: Path) -> None:
+def test_a_directory_the_user_cannot_read_is_named_not_judged(
+    nobodys_cache: Path, unprivileged_runner: Runner
+) -> None:
     hidden = next(p for p in sorted((nobodys_cache / "http-v2").iterdir()) if p.is_dir())
     os.chown(hidden, 0, 0)
     hidden.chmod(0o700)
-    code, document = _doctor_as_nobody(nobodys_cache)
+    code, document = _doctor_as(unprivileged_runner, nobodys_cache)
     assert code == 1  # the directory is not writable either: not-owned fails
     finding = _one(document, "unreadable")
     assert finding["level"] == "warn"
@@ -449,10 +448,10 @@ def test_a_directory_the_user_cannot_read_is_named_not_judged(nobodys_cache: Pat
 
 
 def test_a_cache_directory_created_by_sudo_pip_is_refused_by_the_users_pip(
-    nobodys_cache: Path,
+    nobodys_cache: Path, unprivileged_runner: Runner
 ) -> None:
     os.chown(nobodys_cache, 0, 0)
-    code, document = _doctor_as_nobody(nobodys_cache)
+    code, document = _doctor_as(unprivileged_runner, nobodys_cache)
     assert code == 1
     finding = _one(document, "cache-refused")
     assert "not writable for nobody" in finding["message"]
@@ -461,7 +460,7 @@ def test_a_cache_directory_created_by_sudo_pip_is_refused_by_the_users_pip(
     assert str(nobodys_cache) in whats["pip warned"]
     assert finding["fix"] == f"sudo chown -R nobody:nogroup {nobodys_cache}"
     os.chown(nobodys_cache, NOBODY, NOBODY)  # what the fix does
-    code, document = _doctor_as_nobody(nobodys_cache)
+    code, document = _doctor_as(unprivileged_runner, nobodys_cache)
     assert code == 0, document
     assert _levels(document)["ownership-ok"] == "ok"
 

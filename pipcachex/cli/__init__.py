@@ -16,6 +16,7 @@ from pipcachex import __version__
 from pipcachex.cli.backup import backup_command, backups_command, restore_command
 from pipcachex.cli.check import check_command
 from pipcachex.cli.doctor import doctor_command
+from pipcachex.cli.export import export_command
 from pipcachex.cli.help import PipcachexCommand, examples
 from pipcachex.cli.listing import dir_command, info_command, list_command
 from pipcachex.cli.purge import purge_command
@@ -107,6 +108,15 @@ _COMMANDS = {
             "pipcachex restore --dry-run",
             "pipcachex restore ~/pip-cache.tar.gz",
             "pipcachex restore pipcachex-20260101T120000Z.tar --replace --yes",
+        ),
+    ),
+    "export": (
+        export_command,
+        (
+            "pipcachex export ~/wheelhouse",
+            "pipcachex export ~/wheelhouse --index",
+            'pipcachex export ./vendor requests "numpy<2" --copy',
+            "pipcachex export ~/wheelhouse --dry-run --json",
         ),
     ),
 }

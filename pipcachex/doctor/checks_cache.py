@@ -327,8 +327,8 @@ def check_entries(cache: CacheFacts) -> list[Finding]:
             Finding(
                 Code.UNREADABLE,
                 Level.WARN,
-                f"{len(cache.unreadable)} directories of the cache cannot be read, so what they "
-                "hold was not checked (and pip cannot use it either).",
+                f"{len(cache.unreadable)} files or directories of the cache cannot be read, so "
+                "they were not checked (and pip cannot use them either).",
                 (
                     Evidence("unreadable", len(cache.unreadable), cache.root),
                     *(Evidence("example", text) for text in cache.unreadable[:EXAMPLES]),

@@ -38,11 +38,12 @@ from pipcachex.doctor.model import DoctorReport, Finding, PipSummary
 from pipcachex.doctor.pipconfig import parse_config_debug
 from pipcachex.errors import PipcachexError
 from pipcachex.pip_runner import MINIMUM_PIP, PipRunner
-from pipcachex.verify import verify_scan
+from pipcachex.verify import Found, verify_scan
 
 CommandCallback = Callable[[Sequence[str]], None]
 ProgressCallback = Callable[[int], None]
 _LAYOUT_NAMES = ("http", "http-v2", "wheels")
+_STALE = frozenset({ProblemCode.STALE_TEMP, ProblemCode.STALE_BUILD})
 
 
 def default_pythons(path: str | None = None) -> list[str]:
@@ -108,18 +109,13 @@ def gather_cache(root: str, on_progress: ProgressCallback | None = None) -> Cach
             filesystem=filesystem,
         )
     result = verify_scan(scan)
-    # Stale temp files and builds are told apart from damage by their code, never their text.
-    stale_codes = (ProblemCode.STALE_TEMP, ProblemCode.STALE_BUILD)
-    damaged = tuple(
-        EntryProblem(p.path, p.problem.message, p.entry.size)
-        for p in result.damaged
-        if p.problem.code not in stale_codes
-    )
-    stale = tuple(
-        EntryProblem(p.path, p.problem.message, p.entry.size)
-        for p in result.damaged
-        if p.problem.code in stale_codes
-    )
+    stale = [p for p in result.damaged if p.problem.code in _STALE]
+    damaged = [p for p in result.damaged if p.problem.code not in _STALE]
+    unreadable = [
+        f"{p.path}: {p.problem}"
+        for p in result.unreadable_entries
+        if p.problem.code is ProblemCode.UNREADABLE
+    ]
     layouts = tuple(
         LayoutUse(
             layout.value,
@@ -134,12 +130,16 @@ def gather_cache(root: str, on_progress: ProgressCallback | None = None) -> Cach
         entries=len(scan.entries),
         total_size=scan.total_size,
         layouts=layouts,
-        damaged=damaged,
-        stale=stale,
-        unreadable=scan.unreadable,
+        damaged=tuple(_entry_problem(p) for p in damaged),
+        stale=tuple(_entry_problem(p) for p in stale),
+        unreadable=(*scan.unreadable, *unreadable),
         ownership=ownership,
         filesystem=filesystem,
     )
+
+
+def _entry_problem(found: Found) -> EntryProblem:
+    return EntryProblem(found.path, found.problem.message, found.entry.size)
 
 
 def gather_candidates(environ: Mapping[str, str], exclude: Sequence[str]) -> list[Candidate]:
