@@ -267,7 +267,7 @@ def _contents(root: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("command", ["list", "purge", "backup"])
+@pytest.mark.parametrize("command", ["list", "purge", "backup", "export"])
 @pytest.mark.parametrize(
     ("option", "value", "says"),
     [
@@ -285,7 +285,10 @@ def test_empty_and_overflowing_values_are_bad_input_and_change_nothing(
     cache = tmp_path / "cache"
     before = _small_cache(cache)
     backups = tmp_path / "backups"
+    exported = tmp_path / "exported"
     args = [command, option, value, "--cache-dir", str(cache), "--yes", "--json"]
+    if command == "export":
+        args.insert(1, str(exported))
     result = invoke(
         [a for a in args if command == "purge" or a != "--yes"],
         env={"PIPCACHEX_BACKUP_DIR": str(backups), "PIP_CONFIG_FILE": os.devnull},
@@ -295,7 +298,7 @@ def test_empty_and_overflowing_values_are_bad_input_and_change_nothing(
     assert says in result.stderr and "Traceback" not in result.stderr
     assert result.json["error"]["exit_code"] == 2
     assert _contents(cache) == before
-    assert not backups.exists()
+    assert not backups.exists() and not exported.exists()
 
 
 @pytest.mark.parametrize("value", ["", "9" * 400, "1" * 30 + "PB"])
