@@ -1,9 +1,10 @@
-"""Purging a pip cache, split into a plan (what would go) and its execution.
+"""Purging a pip cache: a plan (what would go), its execution, and the workflow around them.
 
 ``plan_purge`` scans the cache and decides, changing nothing, which entries go: those matching
-every selector, or with ``--max-size`` the least recently used of them until the cache fits. The
-CLI shows that plan, asks, may back the entries up, and only then calls ``execute_purge``, which
-deletes through ``deletion.delete_entries`` (the only code that unlinks).
+every selector, or with ``--max-size`` the least recently used of them until the cache fits.
+``run_purge`` is the whole workflow on a plan: make sure the index answers (``--check``), ask,
+back the entries up, take the cache lock, call ``execute_purge`` (which deletes through
+``deletion.delete_entries``, the only code that unlinks) and check the purged projects again.
 
 A purge with no selector at all is pip's own job: ``execute_purge`` runs ``pip cache purge`` and
 then removes what that pip left behind (a pip older than 23.3 does not know ``http-v2/``, and
@@ -14,12 +15,15 @@ listed, so nothing written after the user confirmed is touched.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pipcachex.cache import CacheEntry, Kind, Layout, scan_cache
-from pipcachex.cache.directory import holds_more_than_pip_state
+from pipcachex.cache.layout_names import LAYOUT_DIRS
 from pipcachex.deletion import (
     DeletionProblem,
     delete_entries,
@@ -27,9 +31,17 @@ from pipcachex.deletion import (
     refusal_reason,
     remove_empty_directories,
 )
+from pipcachex.deletion.rules import foreign_files, holds_more_than_pip_state, name_some
+from pipcachex.errors import CacheError, PipcachexError, PipError, UnsafeCacheError
 from pipcachex.listing import PackageSummary, SortKey, summarise_packages
+from pipcachex.lock import LOCK_NAME, cache_lock
 from pipcachex.pip_runner import PipPurgeResult, PipRunner
 from pipcachex.selection import Selection, least_recently_used
+from pipcachex.units import format_size
+
+if TYPE_CHECKING:
+    from pipcachex.check import CheckResult
+    from pipcachex.target import CacheTarget
 
 #: Called with (entries done, entries in total) while scanning or deleting.
 PurgeProgress = Callable[[int, int | None], None]
@@ -41,7 +53,8 @@ class PurgePlan:
 
     ``full`` means no selector was given: pip's own ``pip cache purge`` runs first. ``refused``
     lists selected entries that may not go (unrecognised, busy); pip's own state is never
-    selected at all. ``cache_size`` is the whole cache's size at the scan.
+    selected at all. ``cache_size`` is the whole cache's size at the scan. ``forced``: the user
+    named this directory with ``--force``, so what pip never writes may go too.
     """
 
     root: Path
@@ -55,6 +68,7 @@ class PurgePlan:
     scanned_at: float
     unreadable: tuple[str, ...] = ()
     worker_trouble: tuple[str, ...] = ()
+    forced: bool = False
 
     @property
     def freed_bytes(self) -> int:
@@ -78,7 +92,8 @@ class PurgeResult:
 
     ``removed`` are entries entirely gone, ``failed`` files that could not be deleted, ``refused``
     entries that were not allowed to go. For a full purge, ``pip`` is what ``pip cache purge``
-    reported and ``leftovers_removed`` how many entries pipcachex removed after it.
+    reported and ``leftovers_removed`` how many entries pipcachex removed after it;
+    ``pip_skipped`` says why pip was not run and pipcachex removed everything itself.
     """
 
     plan: PurgePlan
@@ -91,6 +106,7 @@ class PurgeResult:
     pip: PipPurgeResult | None = None
     pip_version: str | None = None
     leftovers_removed: int = 0
+    pip_skipped: str | None = None
 
     @property
     def freed_bytes(self) -> int:
@@ -108,19 +124,23 @@ def plan_purge(
     selection: Selection,
     *,
     max_size: int | None = None,
+    force: bool = False,
     on_progress: PurgeProgress | None = None,
 ) -> PurgePlan:
     """Scan the cache at ``root`` and decide what a purge with these selectors removes.
 
-    Raises ``UnsafeCacheError`` for a directory that does not look like a pip cache, before
-    reading anything in it. A cache that does not exist yet, or that holds only pip's own state
-    (as after a full purge), is an empty plan.
+    Raises ``UnsafeCacheError`` for a directory that is not a pip cache, before reading
+    anything in it: one holding at its top anything pip never writes there (see
+    ``layout_names``). A full purge, which takes everything, also refuses a cache holding any
+    file pip never writes anywhere in it. ``force`` (the user named this directory with
+    ``--force``) lifts both. A cache that does not exist yet, or that holds only pip's own
+    state (as after a full purge), is an empty plan.
     """
     full = selection.is_empty and max_size is None
     allow_unknown = full or Kind.UNKNOWN in selection.kinds
     if not holds_more_than_pip_state(root):
-        return PurgePlan(root, full, allow_unknown, (), (), (), 0, max_size, 0.0)
-    ensure_deletable(root)
+        return PurgePlan(root, full, allow_unknown, (), (), (), 0, max_size, 0.0, forced=force)
+    ensure_deletable(root, force=force, hint=f" (add --force {root} to purge it anyway)")
     # Selected by age and size alone, an entry needs reading only if it is to be removed.
     by_times_and_sizes = not (full or selection.specs or selection.kinds or max_size is not None)
     scan = scan_cache(
@@ -130,9 +150,13 @@ def plan_purge(
     )
     candidates: list[CacheEntry] = []
     refused: list[DeletionProblem] = []
+    lock_file = os.path.join(os.path.abspath(root), LOCK_NAME)
     for entry in scan.entries:
-        # pip's own state is not part of the cache a user purges: never selected, never listed.
-        if entry.kind is Kind.PIP_STATE or not (full or selection.matches(entry)):
+        # pip's own state and pipcachex's lock file are not part of the cache a user purges:
+        # never selected, never listed.
+        if entry.kind is Kind.PIP_STATE or entry.path == lock_file:
+            continue
+        if not (full or selection.matches(entry)):
             continue
         reason = refusal_reason(entry, allow_unknown=allow_unknown)
         if reason is None:
@@ -140,6 +164,9 @@ def plan_purge(
         elif not (max_size is not None and selection.is_empty and entry.kind is Kind.UNKNOWN):
             # With --max-size alone every unrecognised file "matches"; listing each is noise.
             refused.append(DeletionProblem(entry.path, reason))
+    if full and not force:
+        # Only what would be deleted: a link is kept (refused above), whatever its name.
+        _refuse_foreign_files(root, candidates)
     if max_size is not None:
         chosen = least_recently_used(candidates, scan.total_size, max_size)
     else:
@@ -157,7 +184,21 @@ def plan_purge(
         scanned_at=scan.scanned_at,
         unreadable=scan.unreadable,
         worker_trouble=scan.worker_trouble,
+        forced=force,
     )
+
+
+def _refuse_foreign_files(root: Path, entries: list[CacheEntry]) -> None:
+    """Raise ``UnsafeCacheError`` when any file in ``entries`` is not one pip writes."""
+    foreign = foreign_files(
+        root, (f.path for e in entries if e.kind is not Kind.PIP_STATE for f in e.files)
+    )
+    if foreign:
+        raise UnsafeCacheError(
+            f"refusing to purge everything: {root} holds files pip never writes in a cache: "
+            f"{name_some(foreign)} (select what to remove, or add --force {root} to remove "
+            "these too)"
+        )
 
 
 def preview_purge(plan: PurgePlan) -> PurgeResult:
@@ -186,7 +227,11 @@ def execute_purge(
             raise ValueError("a full purge needs a PipRunner")
         return _execute_full(plan, pip, progress)
     report = delete_entries(
-        plan.root, plan.remove, allow_unknown=plan.allow_unknown, on_progress=progress
+        plan.root,
+        plan.remove,
+        allow_unknown=plan.allow_unknown,
+        on_progress=progress,
+        force=plan.forced,
     )
     return PurgeResult(
         plan,
@@ -199,13 +244,55 @@ def execute_purge(
     )
 
 
+def pip_would_overreach(plan: PurgePlan) -> str | None:
+    """Why ``pip cache purge`` must not run for ``plan``, or None when it may.
+
+    pip removes every file below its layout directories, following a layout directory that
+    is a symbolic link to wherever it points, and unlinking file links and entries a pip is
+    writing right now. When the plan keeps any such thing, pipcachex removes the planned
+    entries itself, so that what the report calls kept is kept.
+    """
+    linked = sorted(name for name in LAYOUT_DIRS if os.path.islink(plan.root / name))
+    if linked:
+        return f"{', '.join(linked)} is a symbolic link, which pip would follow"
+    if plan.refused:
+        return "it would remove what this purge keeps (symbolic links, entries being written)"
+    return None
+
+
 def _execute_full(plan: PurgePlan, pip: PipRunner, progress: Callable[[int], None]) -> PurgeResult:
     pip_result: PipPurgeResult | None = None
     pip_version: str | None = None
+    skipped = pip_would_overreach(plan)
+    if skipped is not None:
+        report = delete_entries(
+            plan.root, plan.remove, allow_unknown=True, on_progress=progress, force=plan.forced
+        )
+        return PurgeResult(
+            plan,
+            False,
+            report.removed,
+            report.failed,
+            plan.refused + report.refused,
+            len(plan.kept) + len(plan.remove) - len(report.removed),
+            report.removed_directories,
+            pip_skipped=skipped,
+        )
     # An old pip fails on a purge that finds nothing, so only ask it when its layouts hold some.
     if any(e.layout is not Layout.OTHER for e in plan.remove):
         pip_version = str(pip.require_supported())
-        pip_result = pip.cache_purge()
+        if not os.access(plan.root, os.W_OK):
+            # pip calls a cache it cannot write "disabled", which would send the user looking
+            # for a setting that is not there.
+            raise CacheError(
+                f"cannot purge {plan.root}: the directory is not writable (a read-only file "
+                "system, or not yours); nothing was removed"
+            )
+        try:
+            pip_result = pip.cache_purge()
+        except PipError as exc:
+            removed = tuple(e for e in plan.remove if _gone(e))
+            raise PurgeFailed(exc, removed, len(plan.remove)) from None
     after = scan_cache(plan.root)
     planned_files = {f.path for e in plan.remove for f in e.files}
     planned_dirs = {e.path for e in plan.remove if e.is_directory_entry}
@@ -242,11 +329,165 @@ def _gone(entry: CacheEntry) -> bool:
     return not os.path.lexists(entry.path) and not any(os.path.lexists(f.path) for f in entry.files)
 
 
+class PurgeFailed(PipError):
+    """``pip cache purge`` failed part-way: what it had removed by then is in ``removed``."""
+
+    def __init__(self, cause: PipError, removed: tuple[CacheEntry, ...], planned: int) -> None:
+        freed = format_size(sum(e.size for e in removed))
+        super().__init__(
+            f"{cause.message}; it had removed {len(removed)} of the {planned} entries "
+            f"({freed}) by then: run the purge again to finish",
+            command=cause.command,
+            returncode=cause.returncode,
+            stderr=cause.stderr,
+        )
+        self.removed = removed
+
+
+class IndexUnanswered(PipcachexError):
+    """``purge --check`` found, before deleting anything, that pip cannot fetch a project."""
+
+
+class ProgressBar(Protocol):
+    """What a progress display offers a service: record how much is done."""
+
+    def update(self, completed: int, total: int | None = None) -> None:
+        """Record that ``completed`` units of ``total`` are done."""
+
+
+class ProgressPhases(Protocol):
+    """Opens a progress display for one phase of the work: ``Output.progress``."""
+
+    def __call__(
+        self, description: str, total: int | None = None, *, unit: Literal["items", "bytes"] = ...
+    ) -> AbstractContextManager[ProgressBar]:
+        """A display of ``description``, counting items or bytes up to ``total``."""
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    """What ``run_purge`` did: the purge's result, the backup written first, the check after."""
+
+    result: PurgeResult
+    backup: str | None = None
+    check: CheckResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every file went and, with ``--check``, every project passed."""
+        return not self.result.failed and (self.check is None or self.check.ok)
+
+
+def run_purge(
+    plan: PurgePlan,
+    target: CacheTarget,
+    *,
+    confirm: Callable[[PurgePlan], None],
+    backup: bool = False,
+    check: bool = False,
+    progress: ProgressPhases | None = None,
+) -> PurgeOutcome:
+    """Carry out ``plan`` with everything around it; nothing is deleted before it is safe to.
+
+    In order: with ``check``, make sure pip still fetches each project to be purged (raising
+    ``IndexUnanswered`` otherwise); ``confirm`` (which raises to say no); take the cache lock;
+    with ``backup``, write the entries into a verified archive (a ``BackupError`` ends it
+    there); delete; release the lock; with ``check``, prove pip fetches each purged project.
+    """
+    if not plan.remove:
+        return PurgeOutcome(execute_purge(plan))
+    phase = progress or _no_progress
+    if check:
+        with phase("Asking the index", None):
+            _ensure_index_answers(target, plan.remove)
+    confirm(plan)
+    archive = None
+    with cache_lock(plan.root, command="purge"):
+        if backup:
+            from pipcachex.backup import backup_entries
+
+            with phase("Backing up", None, unit="bytes") as bar:
+                archive = backup_entries(
+                    plan.root,
+                    plan.remove,
+                    pip_version=_pip_version(target),
+                    on_progress=bar.update,
+                ).archive
+        with phase("Removing entries", len(plan.remove)) as bar:
+            result = execute_purge(plan, target.pip, on_progress=bar.update)
+    checked = None
+    if check:
+        from pipcachex.check import check_after_purge
+
+        with phase("Checking purged projects", None) as bar:
+            checked = check_after_purge(target, result.removed, on_project=bar.update)
+    return PurgeOutcome(result, archive, checked)
+
+
+def _ensure_index_answers(target: CacheTarget, entries: Iterable[CacheEntry]) -> None:
+    """Raise ``IndexUnanswered`` unless pip finds every named project on its index.
+
+    ``pip index versions`` reads just the project's page, and ``--no-cache-dir`` makes it ask
+    the index rather than the very cache about to be purged. A pip older than 21.2 has no
+    ``index`` command: it downloads the project instead, as the check afterwards will.
+    """
+    pip = target.pip
+    modern = pip.require_supported().release >= (21, 2)
+    for name in sorted({e.package for e in entries if e.package is not None}):
+        with tempfile.TemporaryDirectory(prefix="pipcachex-probe-") as work:
+            if modern:
+                args = ["index", "versions", name, "--no-cache-dir"]
+            else:
+                args = ["download", "--no-deps", "--no-cache-dir", "-d", work, name]
+            answer = pip.run(args, check=False, with_cache_dir=False, timeout=300)
+        if answer.returncode != 0:
+            said = [line for line in answer.stderr.splitlines() if line.strip()]
+            raise IndexUnanswered(
+                f"--check: pip could not fetch {name} from its index, so nothing was removed"
+                + (f" ({said[-1].strip()})" if said else ""),
+                details=answer.stderr.strip() or None,
+            )
+
+
+def _pip_version(target: CacheTarget) -> str | None:
+    # Recorded in a backup's manifest for information only: a backup must not fail for it.
+    try:
+        return str(target.pip.version())
+    except PipcachexError:
+        return None
+
+
+class _NoBar:
+    def update(self, completed: int, total: int | None = None) -> None:
+        """Nobody is watching."""
+
+
+class _NoProgress(AbstractContextManager[ProgressBar]):
+    def __enter__(self) -> ProgressBar:
+        return _NoBar()
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _no_progress(
+    description: str, total: int | None = None, *, unit: Literal["items", "bytes"] = "items"
+) -> AbstractContextManager[ProgressBar]:
+    return _NoProgress()
+
+
 __all__ = [
+    "IndexUnanswered",
+    "ProgressBar",
+    "ProgressPhases",
+    "PurgeFailed",
+    "PurgeOutcome",
     "PurgePlan",
     "PurgeProgress",
     "PurgeResult",
     "execute_purge",
+    "pip_would_overreach",
     "plan_purge",
     "preview_purge",
+    "run_purge",
 ]

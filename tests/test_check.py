@@ -253,13 +253,16 @@ def test_purge_with_check_proves_the_purged_project_is_fetched_again(
     assert any("Beta_Pkg-0.5" in path for path in index.file_requests()), "the index must agree"
 
 
-def test_purge_check_failure_makes_the_purge_exit_1(
+@pytest.mark.parametrize("pip_which", ["current", "old"])
+def test_purge_check_refuses_before_deleting_when_the_index_does_not_answer(
+    pip_which: PipName,
     cache_v2: Path,
     index: IndexServer,
     venv_with_pip: Callable[[PipName], Path],
     check_env: dict[str, str | None],
 ) -> None:
-    python = str(venv_python(venv_with_pip("current")))
+    python = str(venv_python(venv_with_pip(pip_which)))
+    before = sorted(str(p) for p in cache_v2.rglob("*"))
     with index.stopped():
         result = invoke(
             [
@@ -274,9 +277,42 @@ def test_purge_check_failure_makes_the_purge_exit_1(
             ],
             env=check_env,
         )
-    assert result.exit_code == 1
-    assert "network-error" in result.stdout
-    assert not [e for e in scan_cache(cache_v2).entries if e.package == "alpha-pkg"]
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.startswith(
+        "error: --check: pip could not fetch alpha-pkg from its index, so nothing was removed"
+    )
+    assert sorted(str(p) for p in cache_v2.rglob("*")) == before
+    assert [e for e in scan_cache(cache_v2).entries if e.package == "alpha-pkg"]
+
+
+def test_purge_check_failure_after_the_purge_makes_it_exit_1(
+    cache_v2: Path,
+    index: IndexServer,
+    venv_with_pip: Callable[[PipName], Path],
+    check_env: dict[str, str | None],
+) -> None:
+    """The index answers beforehand but serves no files: the purge goes, the check fails."""
+    python = str(venv_python(venv_with_pip("current")))
+    with index.files_unavailable():
+        result = invoke(
+            [
+                "purge",
+                "alpha-pkg",
+                "--yes",
+                "--check",
+                "--cache-dir",
+                str(cache_v2),
+                "--python",
+                python,
+            ],
+            env=check_env,
+        )
+    assert result.exit_code == 1, result.stderr
+    assert "Removed 5 entries" in result.stdout and "failed" in result.stdout
+    # What the check fetched again is the index page: the purged files stay gone.
+    assert {e.kind.value for e in scan_cache(cache_v2).entries if e.package == "alpha-pkg"} == {
+        "index-page"
+    }
 
 
 def test_a_project_the_index_does_not_have_fails_the_fetch(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 
+import cachefactory
 import pytest
 from cli_helpers import invoke
 from conftest import make_venv, venv_site_packages
@@ -26,7 +27,6 @@ from pipcachex.pip_runner import (
     pip_environment,
     pip_error_line,
 )
-from pipcachex.units import parse_age, parse_size
 
 
 @pytest.mark.parametrize(
@@ -221,32 +221,6 @@ def test_pip_environment_is_scrubbed() -> None:
     assert env["PIP_INDEX_URL"] == "http://x"  # the user's own pip settings still apply
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("1024", 1024),
-        ("500MB", 500_000_000),
-        ("500M", 500_000_000),
-        ("1.5GiB", int(1.5 * 1024**3)),
-        ("200k", 200_000),
-        ("2KiB", 2048),
-        ("3 G", 3_000_000_000),
-    ],
-)
-def test_sizes(text: str, expected: int) -> None:
-    assert parse_size(text) == expected
-
-
-def test_ages() -> None:
-    from datetime import datetime, timedelta, timezone
-
-    now = datetime(2026, 1, 31, tzinfo=timezone.utc)
-    assert parse_age("30d", now=now) == now - timedelta(days=30)
-    assert parse_age("90m", now=now) == now - timedelta(minutes=90)
-    assert parse_age("2w", now=now) == now - timedelta(weeks=2)
-    assert parse_age("2026-01-01", now=now) == datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
 def test_python_m_pipcachex_and_version() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pipcachex", "--version"],
@@ -312,3 +286,91 @@ def test_info_and_check_say_which_python_they_use(
     assert verbose.stderr.startswith(f"python: {venv / 'bin' / 'python'} (the active virtual")
     given = invoke(["info", "--json", "--python", str(venv / "bin" / "python")], env=env)
     assert given.json["python_source"] == "option"
+
+
+def test_list_and_info_say_in_one_line_when_the_directory_is_not_a_pip_cache(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    (home / ".zshrc").write_text("z\n")
+    project = tmp_path / "project"
+    (project / "wheels").mkdir(parents=True)
+    (project / "notes.txt").write_text("n\n")
+    cache = tmp_path / "cache"
+    (cache / "http-v2").mkdir(parents=True)
+    (cache / ".DS_Store").write_text("litter\n")
+    cases = {
+        home: f"warning: {home} is a system or home directory, not a pip cache",
+        project: f"warning: {project} holds things pip never writes in a cache: notes.txt",
+        cache: None,
+    }
+    for directory, warning in cases.items():
+        for command in (["list"], ["info"], ["list", "--json"]):
+            result = invoke([*command, "--cache-dir", str(directory)], env={"HOME": str(home)})
+            assert result.exit_code == 0, result.stderr
+            lines = [line for line in result.stderr.splitlines() if "warning" in line]
+            if warning is None:
+                assert lines == [], (command, lines)
+            else:
+                assert len(lines) == 1 and lines[0].startswith(warning), (command, lines)
+                assert lines[0].endswith("shown as unknown entries"), lines
+
+
+def _small_cache(root: Path) -> dict[str, bytes]:
+    """A cache of two HTTP entries written in pip's format; returns every file's bytes."""
+    for name in ("a", "b"):
+        body = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n\n".encode()
+        url = f"https://files.invalid/{name}-1.0-py3-none-any.whl.metadata"
+        entry = cachefactory.write_http_v2_entry(root, url, body, cachefactory.file_headers(body))
+        cachefactory.set_age(entry.meta, 40 * 86400)
+    return _contents(root)
+
+
+def _contents(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("command", ["list", "purge", "backup", "export"])
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--older-than", "", "invalid value for --older-than: ''"),
+        ("--larger-than", "", "invalid value for --larger-than: ''"),
+        ("--older-than", "99999999d", "'99999999d' reaches outside the years 1 to 9999"),
+        ("--older-than", "0001-01-01T00:00+14:00", "reaches outside the years 1 to 9999"),
+        ("--larger-than", "9" * 400, "is larger than 8 EiB"),
+    ],
+    ids=["empty-age", "empty-size", "age-overflow", "date-overflow", "size-overflow"],
+)
+def test_empty_and_overflowing_values_are_bad_input_and_change_nothing(
+    command: str, option: str, value: str, says: str, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    before = _small_cache(cache)
+    backups = tmp_path / "backups"
+    exported = tmp_path / "exported"
+    args = [command, option, value, "--cache-dir", str(cache), "--yes", "--json"]
+    if command == "export":
+        args.insert(1, str(exported))
+    result = invoke(
+        [a for a in args if command == "purge" or a != "--yes"],
+        env={"PIPCACHEX_BACKUP_DIR": str(backups), "PIP_CONFIG_FILE": os.devnull},
+    )
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert result.json["error"]["exit_code"] == 2
+    assert _contents(cache) == before
+    assert not backups.exists() and not exported.exists()
+
+
+@pytest.mark.parametrize("value", ["", "9" * 400, "1" * 30 + "PB"])
+def test_empty_and_overflowing_max_size_is_bad_input(value: str, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    before = _small_cache(cache)
+    result = invoke(["purge", "--max-size", value, "--cache-dir", str(cache), "--yes"])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith("error: invalid value for --max-size: ")
+    assert len(result.stderr.splitlines()) == 1
+    assert _contents(cache) == before

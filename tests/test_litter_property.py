@@ -242,7 +242,14 @@ def test_a_full_purge_with_litter_removes_every_real_entry_and_nothing_outside(
     outside = _snapshot(case.outside)
     python = venv_python(venv_with_pip("current"))
     args = ["purge", "--python", str(python), "--yes", "--json", "--cache-dir", str(case.cache)]
-    result = invoke(args, env=ENV)
+    # Litter that is not a desktop's (an editor's backup, a copy at the wrong depth) is not
+    # pip's: a full purge refuses to take it, changing nothing, unless the cache is named.
+    refused = invoke(args, env=ENV)
+    if refused.exit_code != 0:
+        assert refused.exit_code == 1, refused.stderr
+        assert "refusing to purge everything" in refused.stderr
+        assert {e.path for e in scan_cache(case.cache).entries} == {e.path for e in entries}
+    result = invoke([*args, "--force", str(case.cache)], env=ENV)
     assert result.exit_code == 0, result.stdout + result.stderr
     assert _snapshot(case.outside) == outside
     for entry in entries:

@@ -28,6 +28,7 @@ from conftest import PipName, PipRunner, pip_env, venv_python
 from index_server import IndexServer
 
 from pipcachex.cache.fileio import open_untouched, scandir_untouched
+from pipcachex.lock import LOCK_NAME
 
 #: What pipcachex's own pip runs see: no user config, no prompts (as the harness's pips).
 ENV = {"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
@@ -78,6 +79,8 @@ def listing(cache: Path, *args: str) -> list[dict[str, Any]]:
 def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
     """Every path under ``root`` with type, size, contents, atime and mtime (ns), read untouched.
 
+    pipcachex's lock file at the top is left out: a purge that got as far as locking made it.
+
     Times are taken before contents are read, and reads use pipcachex's O_NOATIME helpers, so a
     second snapshot differs only if something else moved a time.
     """
@@ -87,6 +90,8 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
         with scandir_untouched(directory) as listing_:
             names = sorted(item.name for item in listing_)
         for name in names:
+            if directory == root and name == LOCK_NAME:
+                continue  # pipcachex's own lock file: it is there once a purge got going
             path = directory / name
             info = os.lstat(path)
             key = str(path.relative_to(root))
@@ -243,6 +248,35 @@ def test_older_than_takes_old_entries_even_after_list_and_info(which: PipName, c
     assert_no_empty_dirs_left(cache, result.json["removed"])
 
 
+def test_layout_and_newer_than_select_as_list_shows(mixed_cache: Path) -> None:
+    """``--layout http`` drops the legacy layout alone; ``--newer-than`` keeps what is old."""
+    every = listing(mixed_cache)
+    legacy = {e["path"] for e in every if e["layout"] == "http"}
+    assert legacy and {e["layout"] for e in every} >= {"http", "http-v2", "wheels"}
+    old = [e for e in every if e["layout"] == "wheels"]
+    for entry in old:
+        age_entry(entry, 10)
+    recent = {e["path"] for e in every if e["layout"] != "wheels" and e["kind"] != "pip-state"}
+    assert {e["path"] for e in listing(mixed_cache, "--newer-than", "5d")} >= recent
+    assert not {e["path"] for e in listing(mixed_cache, "--newer-than", "5d")} & {
+        e["path"] for e in old
+    }
+    assert {e["path"] for e in listing(mixed_cache, "--layout", "http")} == legacy
+
+    result = purge(mixed_cache, "--layout", "http", "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["full"] is False
+    assert {e["path"] for e in result.json["removed"]} == legacy
+    assert {e["layout"] for e in listing(mixed_cache)} == {"http-v2", "wheels", "other"}
+
+    young = purge(mixed_cache, "--newer-than", "5d", "--layout", "wheels", "--yes", "--json")
+    assert young.exit_code == 0 and young.json["removed"] == []
+    for bad in (["--newer-than", ""], ["--layout", "other"], ["--layout", "http3"]):
+        refused = purge(mixed_cache, *bad, "--yes")
+        assert refused.exit_code == 2, (bad, refused.stderr)
+        assert refused.stderr.startswith("error: invalid value for " + bad[0]), refused.stderr
+
+
 def test_larger_than_and_kind_combine_with_and(cache: Path) -> None:
     """``--larger-than`` and ``--kind`` select only entries matching both."""
     entries = listing(cache)
@@ -325,9 +359,11 @@ def test_symlinks_stay_and_their_targets_are_untouched(
     cachefactory.set_age(outside / "secret.txt", 40 * DAY)
     before = snapshot(outside)
 
+    # A link at the top is not pip's: the cache is purged only when named with --force.
+    assert purge(cache, "--kind", "unknown", "--yes").exit_code == 1
     refused: dict[str, str] = {}
     for args in (["--kind", "unknown"], ["--older-than", "0s"], ["--kind", "damaged"]):
-        result = purge(cache, *args, "--yes", "--json")
+        result = purge(cache, *args, "--force", str(cache), "--yes", "--json")
         assert result.exit_code == 0, (args, result.stderr)
         assert all(link.is_symlink() for link in links), args
         assert snapshot(outside) == before, args
@@ -338,39 +374,208 @@ def test_symlinks_stay_and_their_targets_are_untouched(
 
     add_fillers(cache, LAYOUT_OF[which], 3)  # something for pip itself to purge
     python = venv_python(venv_with_pip("current"))
-    full = purge(cache, "--python", str(python), "--yes", "--json")
+    full = purge(cache, "--python", str(python), "--force", str(cache), "--yes", "--json")
     assert full.exit_code == 0, full.stderr
-    assert (cache / "link-to-outside").is_symlink()
+    assert all(link.is_symlink() for link in links)
     assert snapshot(outside) == before
 
 
-def _foreign_dirs(tmp_path: Path) -> list[Path]:
-    home_like = tmp_path / "home-like"
-    (home_like / "http").mkdir(parents=True)
-    (home_like / ".bashrc").write_text("alias ll='ls -l'\n")
-    (home_like / "http" / "notes.txt").write_text("mine\n")
-    plain = tmp_path / "documents"
-    (plain / "sub").mkdir(parents=True)
-    (plain / "report.txt").write_text("important\n")
-    (plain / "sub" / "old.txt").write_text("old\n")
+def test_a_full_purge_leaves_a_symlinked_layout_directory_and_what_it_points_to(
+    cache: Path, which: PipName, tmp_path: Path
+) -> None:
+    """``pip cache purge`` would empty the other disk: pipcachex purges the rest itself."""
+    layout = LAYOUT_OF[which]
+    elsewhere = tmp_path / "other-disk" / layout
+    elsewhere.parent.mkdir()
+    shutil.move(str(cache / layout), str(elsewhere))
+    (elsewhere / "NOTES.txt").write_text("the user's own\n")
+    (cache / layout).symlink_to(elsewhere, target_is_directory=True)
+    before = snapshot(elsewhere)
+    assert any(p.name.endswith(".whl") for p in files_under(cache / "wheels"))
+
+    shown = purge(cache, "--dry-run")
+    assert shown.exit_code == 0, shown.stderr
+    assert "removes everything itself" in " ".join(shown.stdout.split())
+    result = purge(cache, "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json
+    assert snapshot(elsewhere) == before
+    assert (cache / layout).is_symlink()
+    assert doc["pip"] is None and "symbolic link" in doc["pip_skipped"]
+    assert {r["path"]: r["reason"] for r in doc["refused"]} == {
+        str(cache / layout): "a symbolic link: neither it nor what it points to is removed"
+    }
+    assert doc["removed"] and files_under(cache / "wheels") == []
+    human = purge(cache, "--yes")
+    assert human.exit_code == 0 and snapshot(elsewhere) == before
+
+
+def test_file_links_a_full_purge_reports_as_kept_are_kept(cache: Path, which: PipName) -> None:
+    """Links named like pip's entries, which pip would unlink: each one kept, as reported."""
+    outside = cache.parent / "outside"
+    outside.mkdir()
+    links = []
+    for number in range(12):
+        target = outside / f"file-{number}"
+        target.write_text(f"{number}\n")
+        name = f"{number:02x}".ljust(56, "0")
+        link = cache / LAYOUT_OF[which] / "/".join(name[:5]) / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
+        links.append(link)
+    before = snapshot(outside)
+
+    result = purge(cache, "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    refused = {r["path"] for r in result.json["refused"]}
+    assert refused == {str(link) for link in links}
+    assert all(link.is_symlink() for link in links)
+    assert snapshot(outside) == before
+    assert result.json["pip"] is None and result.json["pip_skipped"]
+    kept = [e for e in listing(cache) if e["kind"] != "pip-state"]
+    assert sorted(e["path"] for e in kept) == sorted(refused)
+
+
+def _write_files(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
+def _foreign_dirs(tmp_path: Path) -> dict[Path, list[str]]:
+    """Directories that are not pip caches, each with the names a refusal must mention."""
+    project = _write_files(
+        tmp_path / "project",
+        {
+            "src/main.py": "x\n",
+            "notes.txt": "n\n",
+            "id_ed25519": "k\n",
+            ".zshrc": "z\n",
+            "wheels/t-1.0-py3-none-any.whl": "",
+        },
+    )
+    home_like = _write_files(
+        tmp_path / "home-like",
+        {
+            ".zshrc": "alias ll='ls -l'\n",
+            ".config/app.ini": "[app]\n",
+            "Documents/thesis.tex": "\\begin{document}\n",
+            "wheels/ab/notes.txt": "mine\n",
+        },
+    )
+    wheelhouse = _write_files(
+        tmp_path / "wheelhouse-project",
+        {
+            "README.md": "# mine\n",
+            "pyproject.toml": "[project]\n",
+            "wheels/alpha_pkg-1.0-py3-none-any.whl": "PK",
+            "http/0/1/2/3/4/" + "0" * 56: "cc=4,",
+        },
+    )
+    plain = _write_files(tmp_path / "documents", {"report.txt": "important\n", "sub/old.txt": ""})
     cachefactory.set_age(plain / "sub" / "old.txt", 400 * DAY)
-    return [home_like, plain]
+    return {
+        project: [".zshrc", "id_ed25519", "notes.txt", "src"],
+        home_like: [".config", ".zshrc", "Documents"],
+        wheelhouse: ["README.md", "pyproject.toml"],
+        plain: ["no http, http-v2 or wheels directory"],
+    }
 
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["--kind", "unknown"], ["--older-than", "1d"], ["--max-size", "0"], ["--dry-run"]],
-    ids=["full", "unknown", "older", "max-size", "dry-run"],
+    [
+        [],
+        ["t"],
+        ["alpha-pkg"],
+        ["--kind", "unknown"],
+        ["--kind", "damaged"],
+        ["--older-than", "1d"],
+        ["--max-size", "0"],
+        ["--dry-run"],
+        ["--dry-run", "--kind", "unknown"],
+    ],
+    ids=["full", "t", "alpha", "unknown", "damaged", "older", "max-size", "dry-run", "dry-unknown"],
 )
 def test_foreign_directory_is_refused(args: list[str], tmp_path: Path) -> None:
-    """A directory that is not a pip cache: exit 1, nothing deleted, pip never run on it."""
-    for directory in _foreign_dirs(tmp_path):
+    """A directory holding what pip never writes: exit 1 naming it, nothing deleted, no pip run."""
+    for directory, named in _foreign_dirs(tmp_path).items():
         before = snapshot(directory)
         result = purge(directory, *args, "--yes")
-        assert result.exit_code == 1, result.stderr
-        assert "refusing to delete anything" in result.stderr
-        assert str(directory) in result.stderr
+        assert result.exit_code == 1, (directory, result.stderr)
+        message = " ".join(result.stderr.split())
+        assert message.startswith(f"error: refusing to delete anything: {directory} "), message
+        assert all(name in message for name in named), (named, message)
+        assert "pip cache purge" not in result.stdout + result.stderr
         assert snapshot(directory) == before
+        assert not (directory / LOCK_NAME).exists()
+
+
+def test_force_with_the_cache_s_own_path_purges_what_pip_never_wrote(tmp_path: Path) -> None:
+    """``--force PATH`` lifts the refusal for that very directory only; another path is exit 2."""
+    project = next(iter(_foreign_dirs(tmp_path)))
+    before = snapshot(project)
+    for other in (tmp_path, project / "src", tmp_path / "elsewhere"):
+        wrong = purge(project, "--force", str(other), "--yes")
+        assert wrong.exit_code == 2, wrong.stderr
+        assert f"invalid value for --force: {str(other)!r}" in wrong.stderr
+    assert snapshot(project) == before
+
+    shown = purge(project, "--force", str(project), "--dry-run", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    assert snapshot(project) == before
+    assert {e["path"] for e in shown.json["removed"]} >= {str(project / "notes.txt")}
+
+    relative = purge(project, "--force", os.path.relpath(project), "--yes", "--json")
+    assert relative.exit_code == 0, relative.stderr
+    left = {p.name for p in project.iterdir()}
+    assert project.is_dir() and left <= {"wheels", LOCK_NAME}, left
+
+
+def test_a_full_purge_refuses_a_cache_holding_files_pip_never_writes(
+    cache: Path, which: PipName
+) -> None:
+    """Anywhere in the layout, a file pip never writes stops a full purge, not a selective one."""
+    layout = cache / LAYOUT_OF[which]
+    wheel_dir = next(p.parent for p in (cache / "wheels").rglob("*.whl"))
+    foreign = [layout / "README.txt", wheel_dir / "notes.txt", cache / "wheels" / "08" / "x.py"]
+    for path in foreign:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("mine\n")
+    before = snapshot(cache)
+    for args in ([], ["--dry-run"], ["--dry-run", "--json"]):
+        result = purge(cache, *args, "--yes")
+        assert result.exit_code == 1, (args, result.stderr)
+        message = " ".join(result.stderr.split())
+        assert message.startswith(f"error: refusing to purge everything: {cache} holds files")
+        for path in foreign:
+            assert str(path.relative_to(cache)) in message, message
+        assert f"--force {cache}" in message
+        assert snapshot(cache) == before
+    assert result.json["error"]["exit_code"] == 1
+
+    selective = purge(cache, "alpha-pkg", "--yes", "--json")
+    assert selective.exit_code == 0, selective.stderr
+    assert selective.json["removed"] and all(p.exists() for p in foreign)
+
+
+def test_desktop_litter_does_not_stop_a_full_purge(cache: Path, which: PipName) -> None:
+    """Finder's and Explorer's files, at the top or deep in the layout, are no sign of a user."""
+    wheel_dir = next(p.parent for p in (cache / "wheels").rglob("*.whl"))
+    litter = [
+        cache / ".DS_Store",
+        cache / "Thumbs.db",
+        cache / LAYOUT_OF[which] / ".DS_Store",
+        wheel_dir / "._origin.json",
+        wheel_dir.parent / "desktop.ini",
+    ]
+    for path in litter:
+        path.write_bytes(b"\0\0\0\1Bud1")
+    result = purge(cache, "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["full"] is True and result.json["removed"]
+    assert [e for e in listing(cache) if e["kind"] != "pip-state"] == []
 
 
 def test_no_terminal_and_no_yes_changes_nothing(cache: Path) -> None:
@@ -436,7 +641,7 @@ def _undeletable(path: Path) -> Iterator[None]:
 )
 def test_dry_run_changes_nothing(args: list[str], mixed_cache: Path) -> None:
     """``--dry-run`` reports what would go and leaves paths, bytes, atimes and mtimes alone."""
-    (mixed_cache / "stray.txt").write_text("unknown\n")
+    (mixed_cache / ".DS_Store").write_text("unknown\n")
     for path in [mixed_cache, *mixed_cache.rglob("*")]:
         os.utime(path, (time.time() - 3 * DAY, time.time() - 3 * DAY), follow_symlinks=False)
     before = snapshot(mixed_cache)
@@ -448,6 +653,7 @@ def test_dry_run_changes_nothing(args: list[str], mixed_cache: Path) -> None:
     human = purge(mixed_cache, *args, "--dry-run")
     assert human.exit_code == 0 and "Would remove" in human.stdout
     assert snapshot(mixed_cache) == before
+    assert not (mixed_cache / LOCK_NAME).exists()
 
 
 # -- full purge --------------------------------------------------------------------------------
@@ -463,7 +669,7 @@ def test_full_purge_runs_pip_then_removes_what_it_left(
     tmp_path: Path,
 ) -> None:
     """No selector: ``pip cache purge``, then pipcachex removes leftovers (http-v2/ for 23.2)."""
-    (mixed_cache / "stray.txt").write_text("unknown\n")
+    (mixed_cache / ".DS_Store").write_text("unknown\n")
     state = files_under(mixed_cache / "selfcheck")
     python = venv_python(venv_with_pip(pip_which))
     result = purge(mixed_cache, "--python", str(python), "--yes", "--json")
@@ -475,7 +681,7 @@ def test_full_purge_runs_pip_then_removes_what_it_left(
         assert doc["leftovers_removed"] > 0  # pip 23.2 knows nothing of http-v2/
     for layout in ("http", "http-v2", "wheels"):
         assert list((mixed_cache / layout).rglob("*")) == [], layout
-    assert not (mixed_cache / "stray.txt").exists()
+    assert not (mixed_cache / ".DS_Store").exists()
     assert files_under(mixed_cache / "selfcheck") == state
     assert doc["kept_entries"] == len(state)
     assert {e["kind"] for e in listing(mixed_cache)} == {"pip-state"}
@@ -577,8 +783,7 @@ def test_pip_download_during_a_purge_succeeds(
     # have no such entry; the ones that do must say why, and a changed entry must still be there.
     for failure in doc["failed"]:
         reason = failure["reason"]
-        assert "changed since" in reason or "vanished" in reason, failure
-        assert "vanished" in reason or os.path.lexists(failure["path"]), failure
+        assert "changed since" in reason and os.path.lexists(failure["path"]), failure
     download(run_pip, which, cache, tmp_path / "after", "alpha-pkg==2.0")
 
 
@@ -644,6 +849,12 @@ def test_failed_backup_removes_nothing(cache: Path, tmp_path: Path) -> None:
 
 def _purge_on_terminal(cache: Path, answer: str, *args: str) -> tuple[int, str]:
     """Run ``pipcachex purge`` with a pseudo-terminal as stdin and type ``answer``."""
+    code, _out, err = _purge_on_terminal_with_output(cache, answer, *args)
+    return code, err
+
+
+def _purge_on_terminal_with_output(cache: Path, answer: str, *args: str) -> tuple[int, str, str]:
+    """``_purge_on_terminal``, with stdout too."""
     controller, terminal = os.openpty()
     try:
         process = subprocess.Popen(
@@ -655,22 +866,35 @@ def _purge_on_terminal(cache: Path, answer: str, *args: str) -> tuple[int, str]:
             text=True,
         )
         os.write(controller, answer.encode() + b"\n")
-        _, err = process.communicate(timeout=60)
+        out, err = process.communicate(timeout=60)
     finally:
         os.close(terminal)
         os.close(controller)
-    return process.returncode, err
+    return process.returncode, out, err
 
 
 def test_terminal_prompt_defaults_to_no(cache: Path) -> None:
     """On a terminal the purge asks ``[y/N]``: no (or Enter) keeps everything, y removes."""
     before = snapshot(cache)
     code, err = _purge_on_terminal(cache, "n", "alpha-pkg")
-    assert code == 1 and "[y/N]" in err and "nothing was changed" in err
+    assert code == 1 and "[y/N]" in err
+    # Saying no is an answer, not an error.
+    assert err.rstrip().endswith(":nothing was changed") and "error" not in err, err
     assert snapshot(cache) == before
     code, err = _purge_on_terminal(cache, "y", "alpha-pkg")
     assert code == 0, err
     assert listing(cache, "alpha-pkg") == []
+
+
+def test_the_project_table_is_shown_once(cache: Path) -> None:
+    """With the question on a terminal, or in the result with --yes: never both."""
+    code, out, err = _purge_on_terminal_with_output(cache, "y", "alpha-pkg")
+    assert code == 0, err
+    assert err.count("Package") == 1 and "Package" not in out, (out, err)
+    assert "Removed" in out
+    result = purge(cache, "beta-pkg", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count("Package") == 1 and "Package" not in result.stderr
 
 
 def test_full_purge_without_a_pip_changes_nothing(cache: Path, venv_without_pip: Path) -> None:

@@ -1,19 +1,17 @@
-"""Judging a cache directory before pipcachex scans it or deletes anything from it."""
+"""Judging a cache directory before pipcachex scans it (the rules for deleting from one are in
+``pipcachex.deletion.rules``)."""
 
 from __future__ import annotations
 
 import os
 import stat
-import time
 from pathlib import Path
 
-from pipcachex.cache.fileio import scandir_untouched
-from pipcachex.errors import CacheError, UnsafeCacheError, UsageError
+from pipcachex.cache.layout_names import PIP_STATE_NAMES as PIP_STATE_NAMES  # scan's import
+from pipcachex.errors import CacheError, UsageError
 
 STALE_SECONDS = 3600
 """How old a temporary file or build directory must be to be called stale rather than busy."""
-PIP_STATE_NAMES = frozenset({"selfcheck", "selfcheck.json"})
-_FOREIGN_NAMES = {".git", ".ssh", ".bashrc", ".profile", "bin", "etc", "usr", "home"}
 
 
 def check_cache_dir(root: Path, *, explicit: bool) -> bool:
@@ -37,77 +35,3 @@ def check_cache_dir(root: Path, *, explicit: bool) -> bool:
     if not os.access(root, os.R_OK | os.X_OK):
         raise CacheError(f"cannot read the cache directory {root}: permission denied")
     return True
-
-
-def foreign_reason(root: Path) -> str | None:
-    """Say why ``root`` does not look like a pip cache that may be deleted from, or None."""
-    resolved = root.resolve()
-    home = Path.home().resolve()
-    if resolved == Path(resolved.anchor) or resolved == home or resolved in home.parents:
-        return f"{root} is a system or home directory, not a pip cache"
-    try:
-        with scandir_untouched(root) as listing:
-            names = {item.name for item in listing}
-    except OSError as exc:
-        return f"{root} cannot be listed ({exc.strerror})"
-    if not names & {"http", "http-v2", "wheels"}:
-        return f"{root} does not look like a pip cache (no http, http-v2 or wheels directory)"
-    foreign = sorted(names & _FOREIGN_NAMES)
-    if foreign:
-        return f"{root} holds things pip never writes in a cache ({', '.join(foreign)})"
-    return None
-
-
-def holds_more_than_pip_state(root: Path) -> bool:
-    """Whether ``root`` exists and holds anything besides pip's own state."""
-    try:
-        with scandir_untouched(root) as listing:
-            names = {item.name for item in listing}
-    except FileNotFoundError:
-        return False
-    except NotADirectoryError:
-        raise UnsafeCacheError(f"refusing to delete anything: {root} is not a directory") from None
-    except OSError:
-        return True  # let ensure_deletable explain why it cannot be used
-    return bool(names - PIP_STATE_NAMES)
-
-
-def has_fresh_build(directory: str | Path) -> bool:
-    """Whether a built-wheel directory holds a ``tmp*`` build a pip started within the hour."""
-    now = time.time()
-    try:
-        with scandir_untouched(directory) as listing:
-            return any(
-                item.name.startswith("tmp")
-                and item.is_dir(follow_symlinks=False)
-                and now - item.stat(follow_symlinks=False).st_mtime <= STALE_SECONDS
-                for item in listing
-            )
-    except OSError:
-        return False
-
-
-def directories_below(directory: str) -> list[str]:
-    """Every directory below ``directory``, deepest first, without following a symlink.
-
-    For removing a built-wheel directory's emptied subdirectories: an interrupted build leaves
-    trees whose directories may hold no file at all, which a list of files does not name.
-    What cannot be listed is left out (removing it would fail anyway).
-    """
-    found: list[str] = []
-    pending = [directory]
-    while pending:
-        current = pending.pop()
-        try:
-            with scandir_untouched(current) as listing:
-                below = [
-                    f"{current}/{item.name}"
-                    for item in listing
-                    if item.is_dir(follow_symlinks=False)
-                ]
-        except OSError:
-            continue
-        found += below
-        pending += below
-    found.sort(key=lambda path: -path.count("/"))
-    return found

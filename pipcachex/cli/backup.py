@@ -22,6 +22,8 @@ from pipcachex.cli.options import (
     DryRunOption,
     KindOption,
     LargerThanOption,
+    LayoutOption,
+    NewerThanOption,
     OlderThanOption,
     SpecsArgument,
     YesOption,
@@ -50,7 +52,9 @@ def backup_command(
     specs: SpecsArgument = None,
     kind: KindOption = None,
     older_than: OlderThanOption = None,
+    newer_than: NewerThanOption = None,
     larger_than: LargerThanOption = None,
+    layout: LayoutOption = None,
     to: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -84,20 +88,22 @@ def backup_command(
     packing = None
     if compression is not None:
         packing = Compression(choice("--compression", compression, COMPRESSION_CHOICES))
-    selected = selection(specs, kind, older_than, larger_than)
+    selected = selection(specs, kind, older_than, larger_than, newer_than, layout)
     target = common.target()
     with output.scan_progress() as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)
     entries = [e for e in scan.entries if selected.matches(e)]
-    asked: dict[str, Any] | None = None
-    if specs or kind or older_than is not None or larger_than is not None:
-        asked = {
-            "specs": list(specs or []),
-            "kinds": list(kind or []),
-            "older_than": older_than,
-            "larger_than": larger_than,
-        }
+    given: dict[str, Any] = {
+        "specs": list(specs or []),
+        "kinds": list(kind or []),
+        "layouts": list(layout or []),
+        "older_than": older_than,
+        "newer_than": newer_than,
+        "larger_than": larger_than,
+    }
+    # The header records a selection only when one was asked for: a whole-cache backup has none.
+    asked = given if any(given.values()) else None
     with output.progress("Backing up", unit="bytes") as bar:
         result = backup_entries(
             target.root,

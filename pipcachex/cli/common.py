@@ -20,6 +20,7 @@ import typer
 
 from pipcachex.cli.options import (
     KIND_CHOICES,
+    LAYOUT_CHOICES,
     CacheDirOption,
     JsonOption,
     PythonOption,
@@ -174,6 +175,12 @@ def run(common: Common, body: Callable[[], int]) -> None:
     output = common.output
     try:
         code = body()
+    except Aborted as exc:
+        # The user said no: what they asked for, so a message, not an error.
+        output.info(exc.message)
+        if common.json_mode:
+            output.emit_json({"error": {"message": exc.message, "exit_code": exc.exit_code}})
+        code = exc.exit_code
     except PipcachexError as exc:
         code = _report(common, exc.message, exc.exit_code, exc.details)
     except KeyboardInterrupt:
@@ -244,17 +251,20 @@ def selection(
     kinds: list[str] | None,
     older_than: str | None,
     larger_than: str | None,
+    newer_than: str | None = None,
+    layouts: list[str] | None = None,
 ) -> Selection:
     """The selectors list, purge and backup share, parsed (bad values are usage errors)."""
-    from pipcachex.cache import Kind
+    from pipcachex.cache import Kind, Layout
     from pipcachex.selection import build_selection
-    from pipcachex.units import parse_age, parse_size
 
     return build_selection(
         specs or [],
         [Kind(choice("--kind", k, KIND_CHOICES)) for k in kinds or []],
-        parse_age(older_than).timestamp() if older_than else None,
-        parse_size(larger_than) if larger_than else None,
+        older_than,
+        larger_than,
+        newer_than=newer_than,
+        layouts=[Layout(choice("--layout", name, LAYOUT_CHOICES)) for name in layouts or []],
     )
 
 
@@ -264,9 +274,18 @@ def warn_if_reads_leave_no_trace(
     """Warn where --older-than cannot mean "not read since": what "last used" is there."""
     from pipcachex.lastuse import older_than_warning
 
-    warning = older_than_warning(target.root) if older_than and target.exists else None
+    warning = older_than_warning(target.root) if older_than is not None and target.exists else None
     if warning:
         output.warn(warning)
+
+
+def warn_if_not_a_cache(output: Output, target: CacheTarget) -> None:
+    """One warning line when the directory to read is plainly not a pip cache."""
+    from pipcachex.deletion.rules import foreign_reason
+
+    reason = foreign_reason(target.root) if target.exists else None
+    if reason is not None:
+        output.warn(f"{reason}; what it holds is shown as unknown entries")
 
 
 def pip_version(target: CacheTarget) -> str | None:

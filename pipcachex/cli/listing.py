@@ -9,6 +9,7 @@ import typer
 from pipcachex.cli.common import (
     Common,
     selection,
+    warn_if_not_a_cache,
     warn_if_reads_leave_no_trace,
     with_common_options,
 )
@@ -16,6 +17,8 @@ from pipcachex.cli.options import (
     SORT_CHOICES,
     KindOption,
     LargerThanOption,
+    LayoutOption,
+    NewerThanOption,
     OlderThanOption,
     SpecsArgument,
     choice,
@@ -41,7 +44,9 @@ def list_command(
     specs: SpecsArgument = None,
     kind: KindOption = None,
     older_than: OlderThanOption = None,
+    newer_than: NewerThanOption = None,
     larger_than: LargerThanOption = None,
+    layout: LayoutOption = None,
     sort: Annotated[
         str,
         typer.Option(
@@ -64,8 +69,9 @@ def list_command(
 
     output = common.output
     order = SortKey(choice("--sort", sort, SORT_CHOICES))
-    selected = selection(specs, kind, older_than, larger_than)
+    selected = selection(specs, kind, older_than, larger_than, newer_than, layout)
     target = common.target()
+    warn_if_not_a_cache(output, target)
     warn_if_reads_leave_no_trace(output, target, older_than)
     with output.scan_progress() as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
@@ -83,6 +89,7 @@ def info_command(*, common: Common) -> int:
 
     output = common.output
     target = common.target()
+    warn_if_not_a_cache(output, target)
     with output.scan_progress() as bar:
         walk = CacheWalk(target.root, on_progress=bar.update)
         info = cache_info(target, walk)

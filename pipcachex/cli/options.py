@@ -27,6 +27,8 @@ KIND_CHOICES = (
     "damaged",
     "unknown",
 )
+#: The layouts ``--layout`` selects (``pipcachex.cache.Layout`` but ``other``).
+LAYOUT_CHOICES = ("http", "http-v2", "wheels")
 #: The values of ``pipcachex.listing.SortKey``.
 SORT_CHOICES = ("name", "size", "age")
 #: The values of ``pipcachex.backup.Compression``.
@@ -124,6 +126,25 @@ OlderThanOption = Annotated[
         metavar="AGE",
         help="Only entries last used before AGE ago: 90m, 30d, 2w, or an ISO date.",
         show_default=False,
+    ),
+]
+NewerThanOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--newer-than",
+        metavar="AGE",
+        help="Only entries last used within AGE: 90m, 30d, 2w, or since an ISO date.",
+        show_default=False,
+    ),
+]
+LayoutOption = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--layout",
+        metavar="LAYOUT",
+        help="Only entries of this layout (repeatable): " + ", ".join(LAYOUT_CHOICES) + ".",
+        show_default=False,
+        autocompletion=completer(LAYOUT_CHOICES),
     ),
 ]
 LargerThanOption = Annotated[

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -9,7 +11,6 @@ import typer
 from pipcachex.cli.common import (
     Common,
     confirm_destructive,
-    pip_version,
     selection,
     warn_if_reads_leave_no_trace,
     with_common_options,
@@ -18,11 +19,13 @@ from pipcachex.cli.options import (
     DryRunOption,
     KindOption,
     LargerThanOption,
+    LayoutOption,
+    NewerThanOption,
     OlderThanOption,
     SpecsArgument,
     YesOption,
 )
-from pipcachex.errors import EXIT_FAILURE, EXIT_OK
+from pipcachex.errors import EXIT_FAILURE, EXIT_OK, UsageError
 
 
 @with_common_options()
@@ -30,7 +33,9 @@ def purge_command(
     specs: SpecsArgument = None,
     kind: KindOption = None,
     older_than: OlderThanOption = None,
+    newer_than: NewerThanOption = None,
     larger_than: LargerThanOption = None,
+    layout: LayoutOption = None,
     max_size: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -58,44 +63,71 @@ def purge_command(
             "them from the index again and the environment still works.",
         ),
     ] = False,
+    force: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--force",
+            metavar="PATH",
+            help="Purge the cache at PATH (the cache's own path, spelt out) although it holds "
+            "things pip never writes.",
+            show_default=False,
+        ),
+    ] = None,
     *,
     common: Common,
 ) -> int:
     """Remove selected entries; with no selector, everything (`pip cache purge` and leftovers)."""
-    from pipcachex.backup import backup_entries
-    from pipcachex.check import check_after_purge
-    from pipcachex.purge import execute_purge, plan_purge, preview_purge
-    from pipcachex.render.purge import render_purge_plan, render_purge_result
+    from pipcachex.purge import PurgeFailed, PurgePlan, plan_purge, preview_purge, run_purge
+    from pipcachex.render.purge import (
+        render_purge_failure,
+        render_purge_outcome,
+        render_purge_plan,
+        render_purge_result,
+    )
     from pipcachex.render.words import count_noun
     from pipcachex.units import format_size, parse_size
 
     output = common.output
-    selected = selection(specs, kind, older_than, larger_than)
+    selected = selection(specs, kind, older_than, larger_than, newer_than, layout)
     budget = parse_size(max_size, option="--max-size") if max_size is not None else None
     target = common.target()
+    forced = force is not None and _forced(force, target.root)
     warn_if_reads_leave_no_trace(output, target, older_than)
     with output.scan_progress() as bar:
-        plan = plan_purge(target.root, selected, max_size=budget, on_progress=bar.update)
+        plan = plan_purge(
+            target.root, selected, max_size=budget, force=forced, on_progress=bar.update
+        )
     output.details(plan.worker_trouble)
-    render_purge_plan(output, plan, dry_run=dry_run)
-    if dry_run or not plan.remove:
-        render_purge_result(output, preview_purge(plan) if dry_run else execute_purge(plan))
+    if dry_run:
+        render_purge_plan(output, plan, dry_run=True)
+        render_purge_result(output, preview_purge(plan))
         return EXIT_OK
-    question = f"Remove {count_noun(len(plan.remove), 'entry')} ({format_size(plan.freed_bytes)})?"
-    confirm_destructive(yes, question)
-    archive = None
-    if backup:
-        # A BackupError ends the command here, before anything is deleted.
-        with output.progress("Backing up", unit="bytes") as bar:
-            archive = backup_entries(
-                plan.root, plan.remove, pip_version=pip_version(target), on_progress=bar.update
-            ).archive
-    with output.progress("Removing entries", total=len(plan.remove)) as bar:
-        result = execute_purge(plan, target.pip, on_progress=bar.update)
-    checked = None
-    if check:
-        with output.progress("Checking purged projects") as bar:
-            checked = check_after_purge(target, result.removed, on_project=bar.update)
-    render_purge_result(output, result, backup=archive, check=checked)
-    failed = bool(result.failed) or (checked is not None and not checked.ok)
-    return EXIT_FAILURE if failed else EXIT_OK
+
+    def confirm(plan: PurgePlan) -> None:
+        # The project table goes with the question; without one, the result shows it.
+        render_purge_plan(output, plan, dry_run=False, table=not yes)
+        question = (
+            f"Remove {count_noun(len(plan.remove), 'entry')} ({format_size(plan.freed_bytes)})?"
+        )
+        confirm_destructive(yes, question)
+
+    if not plan.remove:
+        render_purge_plan(output, plan, dry_run=False, table=False)
+    try:
+        outcome = run_purge(
+            plan, target, confirm=confirm, backup=backup, check=check, progress=output.progress
+        )
+    except PurgeFailed as failure:
+        render_purge_failure(output, failure)
+        return failure.exit_code
+    render_purge_outcome(output, outcome, table=yes)
+    return EXIT_OK if outcome.ok else EXIT_FAILURE
+
+
+def _forced(force: Path, root: Path) -> bool:
+    """Whether ``--force PATH`` names the cache being purged; another path is bad input."""
+    if os.path.realpath(force) != os.path.realpath(root):
+        raise UsageError(
+            f"invalid value for --force: {str(force)!r} is not the cache directory {root}"
+        )
+    return True

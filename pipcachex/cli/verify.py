@@ -27,6 +27,8 @@ def verify_command(
 ) -> int:
     """Find damaged cache entries and say what is wrong; exit 1 if any (fixed: 0)."""
     from pipcachex.cache import scan_cache
+    from pipcachex.deletion import ensure_deletable
+    from pipcachex.lock import cache_lock
     from pipcachex.render.verify import render_verify
     from pipcachex.render.words import count_noun
     from pipcachex.verify import fix_problems, verify_scan
@@ -47,7 +49,13 @@ def verify_command(
             f"Remove {count_noun(len(result.damaged), 'damaged entry', 'damaged entries')} "
             f"from {result.cache_dir}?",
         )
-        with output.progress("Removing entries", total=len(result.damaged)) as bar:
+        # Refused before the lock, so that no lock file is left in a directory that is not a
+        # cache; then one destructive pipcachex at a time.
+        ensure_deletable(result.cache_dir)
+        with (
+            cache_lock(result.cache_dir, command="verify --fix"),
+            output.progress("Removing entries", total=len(result.damaged)) as bar,
+        ):
             result = fix_problems(result, on_progress=bar.update)
     # The rows were shown before the question: afterwards only what could not be fixed.
     render_verify(output, result, fixing=fixing, table=not fixing)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -51,9 +53,15 @@ class Output:
         """Print one JSON document with the schema version on stdout.
 
         A top-level value that is an iterator (not a list) is streamed, one item a line, so
-        listing 100,000 entries never holds them all as JSON at once.
+        listing 100,000 entries never holds them all as JSON at once. Strings that are not
+        valid Unicode (file names that are not UTF-8) are escaped (``escape_undecodable``).
         """
-        payload = {"schema": SCHEMA_VERSION, **document}
+        payload: dict[str, Any] = {"schema": SCHEMA_VERSION}
+        for key, value in document.items():
+            if isinstance(value, Iterator):
+                payload[key] = value
+            else:
+                payload.update(escape_undecodable({key: value}))
         write = sys.stdout.write
         write("{")
         for index, (key, value) in enumerate(payload.items()):
@@ -62,7 +70,7 @@ class Output:
                 separator = "\n    "
                 write("[")
                 for item in value:
-                    write(separator + json.dumps(item))
+                    write(separator + _dumps_item(item))
                     separator = ",\n    "
                 write("\n  ]" if separator != "\n    " else "]")
             else:
@@ -124,3 +132,59 @@ class Output:
             return
         with draw(self.err, description, None, "entries") as (bar, task):
             yield ScanHandle(bar, task)
+
+
+def _dumps_item(item: Any) -> str:
+    """One streamed item as JSON; the rare one holding undecodable text is escaped first."""
+    text = json.dumps(item)
+    # json.dumps writes a lone surrogate as \\udcXX; a character beyond the BMP is a pair,
+    # which can contain \\udc too, so this only says where to look closer.
+    return json.dumps(escape_undecodable(item)) if "\\udc" in text else text
+
+
+def _undecodable(text: str) -> bool:
+    """Whether ``text`` holds bytes a file name had that were not UTF-8 (lone surrogates)."""
+    return not text.isascii() and any("\udc80" <= char <= "\udcff" for char in text)
+
+
+def _readable(text: str) -> str:
+    """``text`` with each undecodable byte replaced by U+FFFD, valid Unicode to any parser."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _raw_b64(text: str) -> str:
+    """The exact bytes ``text`` stands for (a file name as the OS has it), base64."""
+    return base64.b64encode(os.fsencode(text)).decode("ascii")
+
+
+def escape_undecodable(value: Any) -> Any:
+    """``value`` with every undecodable string made readable, and its exact bytes beside it.
+
+    Python reads a file name that is not UTF-8 into a string with lone surrogates
+    (``surrogateescape``), which is not Unicode and which strict JSON parsers reject. In a
+    mapping, such a string under ``key`` becomes readable text (U+FFFD for each bad byte),
+    and ``key_bytes_b64`` is added with the name's bytes in base64; a list of strings gets
+    ``key_bytes_b64`` as a parallel list (null for the strings that needed nothing). See
+    docs/json.md.
+    """
+    if isinstance(value, Mapping):
+        escaped: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, str) and _undecodable(item):
+                escaped[key] = _readable(item)
+                escaped[f"{key}_bytes_b64"] = _raw_b64(item)
+            elif isinstance(item, list) and any(
+                isinstance(x, str) and _undecodable(x) for x in item
+            ):
+                escaped[key] = [_readable(x) if isinstance(x, str) else x for x in item]
+                escaped[f"{key}_bytes_b64"] = [
+                    _raw_b64(x) if isinstance(x, str) and _undecodable(x) else None for x in item
+                ]
+            else:
+                escaped[key] = escape_undecodable(item)
+        return escaped
+    if isinstance(value, (list, tuple)):
+        return [escape_undecodable(item) for item in value]
+    if isinstance(value, str) and _undecodable(value):
+        return _readable(value)
+    return value

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from pipcachex.check import CheckResult
 from pipcachex.deletion import DeletionProblem
-from pipcachex.purge import PurgePlan, PurgeResult
+from pipcachex.purge import (
+    PurgeFailed,
+    PurgeOutcome,
+    PurgePlan,
+    PurgeResult,
+    pip_would_overreach,
+)
 from pipcachex.render.check import check_json, render_check
 from pipcachex.render.output import Output
 from pipcachex.render.tables import (
@@ -34,18 +40,29 @@ def _reason_counts(problems: Sequence[DeletionProblem]) -> str:
     return "; ".join(f"{count_noun(n, 'entry', 'entries')}: {r}" for r, n in counts.items())
 
 
-def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None:
+def render_purge_plan(
+    output: Output, plan: PurgePlan, *, dry_run: bool, table: bool = True
+) -> None:
     """Show what a purge will remove: per project (per entry with -v), bytes, what stays.
 
-    A dry run's plan is its result (stdout); otherwise it precedes a prompt (stderr).
+    A dry run's plan is its result (stdout); otherwise it precedes a prompt (stderr), and
+    without a prompt (``--yes``) ``table`` is false: the result shows the table, once.
     """
     if output.quiet or (output.json_mode and dry_run):
         return
     console = output.out if dry_run and not output.json_mode else output.err
     if plan.full and plan.remove:
-        console.print("No selector given: `pip cache purge` runs first, then pipcachex removes")
-        console.print("what that pip leaves behind (pip's own state in selfcheck/ stays).")
-    if plan.remove and not output.json_mode:
+        overreach = pip_would_overreach(plan)
+        if overreach is None:
+            console.print("No selector given: `pip cache purge` runs first, then pipcachex")
+            console.print("removes what that pip leaves behind (pip's own state stays).")
+        else:
+            console.print(
+                f"No selector given: pipcachex removes everything itself, as `pip cache purge` "
+                f"must not run here ({overreach}); pip's own state stays.",
+                markup=False,
+            )
+    if plan.remove and table and not output.json_mode:
         if output.verbose:
             console.print(entries_table(plan.remove, plan.scanned_at))
         else:
@@ -68,16 +85,26 @@ def render_purge_plan(output: Output, plan: PurgePlan, *, dry_run: bool) -> None
         output.warn(f"kept although selected: {_reason_counts(plan.refused)}")
 
 
+def render_purge_outcome(output: Output, outcome: PurgeOutcome, *, table: bool = True) -> None:
+    """Show what ``run_purge`` did; ``table`` false when the plan's table was shown already."""
+    render_purge_result(
+        output, outcome.result, backup=outcome.backup, check=outcome.check, table=table
+    )
+
+
 def render_purge_result(
     output: Output,
     result: PurgeResult,
     backup: Path | str | None = None,
     check: CheckResult | None = None,
+    *,
+    table: bool = True,
 ) -> None:
     """Show what a purge removed (or would remove), bytes freed, entries kept, per project.
 
     ``backup`` is the archive ``--backup`` wrote before anything was removed; ``check`` what
-    ``--check`` found afterwards.
+    ``--check`` found afterwards; ``table`` false leaves out the project table (shown with the
+    question before).
     """
     plan = result.plan
     if output.json_mode:
@@ -104,6 +131,7 @@ def render_purge_result(
                     "directories_removed": result.pip.directories_removed,
                 },
                 "leftovers_removed": result.leftovers_removed,
+                "pip_skipped": result.pip_skipped,
                 "backup": None if backup is None else str(backup),
                 "check": None if check is None else check_json(check),
             }
@@ -115,13 +143,19 @@ def render_purge_result(
         return
     if backup is not None:
         output.info(f"Backed up what was removed to {backup} (pipcachex restore to undo)")
+    if result.pip_skipped is not None:
+        output.out.print(
+            f"pip cache purge was not run ({result.pip_skipped}): pipcachex removed the "
+            "entries itself",
+            markup=False,
+        )
     if result.pip is not None:
         output.out.print(
             f"pip cache purge (pip {result.pip_version}): {result.pip.files_removed} files "
             f"removed; pipcachex then removed {result.leftovers_removed} entries it left behind",
             markup=False,
         )
-    if result.removed:
+    if result.removed and table:
         limit = None if output.verbose else PROJECT_ROWS
         output.out.print(packages_table(result.projects, plan.scanned_at, limit))
     output.out.print(
@@ -134,3 +168,22 @@ def render_purge_result(
     if check is not None:
         output.out.print("After the purge:")
         render_check(output, check)
+
+
+def render_purge_failure(output: Output, failure: PurgeFailed) -> None:
+    """Report a full purge that pip broke off: the error, and what was removed by then."""
+    output.error(failure.message)
+    if failure.details:
+        output.err.print(failure.details, markup=False, style="dim")
+    if output.json_mode:
+        output.emit_json(
+            {
+                "error": {
+                    "message": failure.message,
+                    "exit_code": failure.exit_code,
+                    "removed_entries": len(failure.removed),
+                    "freed_bytes": sum(e.size for e in failure.removed),
+                    "removed": [entry_json(e) for e in failure.removed],
+                }
+            }
+        )

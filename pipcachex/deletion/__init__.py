@@ -1,4 +1,7 @@
-"""The only code that deletes anything from a cache, and the rules that keep deletion safe.
+"""The only code that deletes anything from a cache, under the rules that keep deletion safe.
+
+The rules themselves (what is a cache one may delete from, what an entry may never lose) are
+in ``deletion.rules``; this module carries them out.
 
 Every removal goes through ``delete_entries``, which
 - refuses a root that does not look like a pip cache (``ensure_deletable``),
@@ -6,7 +9,8 @@ Every removal goes through ``delete_entries``, which
 - never removes pip's own state, an entry a pip is writing right now (``busy``), or an
   unrecognised entry unless asked to,
 - removes a file only if it is still the file that was scanned (same size and mtime): pip may
-  have replaced it since, and the new file was never selected,
+  have replaced it since, and the new file was never selected; a file already gone (another
+  pipcachex, a pip) is not a failure: it is what was wanted,
 - removes an HTTP entry's metadata before its body, so an interruption leaves at worst an
   orphaned body that pip treats as a miss, and
 - removes directories only once they are empty, bottom-up, up to the layout directory.
@@ -28,9 +32,11 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout
-from pipcachex.cache.directory import directories_below, foreign_reason, has_fresh_build
-from pipcachex.errors import UnsafeCacheError
+from pipcachex.cache import CacheEntry, CacheFile, Layout
+from pipcachex.deletion.rules import directories_below, has_fresh_build
+from pipcachex.deletion.rules import ensure_deletable as ensure_deletable
+from pipcachex.deletion.rules import refusal_reason as refusal_reason
+from pipcachex.lock import LOCK_NAME
 
 _LAYOUT_DIRS = ("http", "http-v2", "wheels")
 #: Threads that delete at once. Measured on a 100,000-entry cache (ext4): two `find -delete`
@@ -64,32 +70,12 @@ class DeletionReport:
         return sum(e.size for e in self.removed)
 
 
-def ensure_deletable(root: Path) -> None:
-    """Raise ``UnsafeCacheError`` unless ``root`` looks like a pip cache one may delete from."""
-    reason = foreign_reason(root)
-    if reason is not None:
-        raise UnsafeCacheError(f"refusing to delete anything: {reason}")
-
-
-def refusal_reason(entry: CacheEntry, *, allow_unknown: bool) -> str | None:
-    """Say why ``entry`` must not be deleted, or None when it may be."""
-    if entry.kind is Kind.PIP_STATE:
-        return "pip's own state is never removed"
-    if entry.busy:
-        return "a pip is writing it right now"
-    # A link is never followed and never removed: its target may be anything, anywhere.
-    if any(os.path.islink(path) for path in {entry.path, *entry.paths}):
-        return "a symbolic link: neither it nor what it points to is removed"
-    if entry.kind is Kind.UNKNOWN and not allow_unknown:
-        return "not recognised as a pip cache entry"
-    return None
-
-
 class _Deleter:
     def __init__(self, root: Path) -> None:
         self.root = os.path.abspath(root)
         self.root_prefix = self.root.rstrip(os.sep) + os.sep
         self.stops = {self.root} | {f"{self.root}/{name}" for name in _LAYOUT_DIRS}
+        self.lock_file = f"{self.root}/{LOCK_NAME}"
         self.failed: list[DeletionProblem] = []
         self.removed_directories = 0
         self._inside: dict[str, bool] = {}
@@ -126,8 +112,7 @@ class _Deleter:
         try:
             info = os.lstat(path)
         except FileNotFoundError:
-            self.failed.append(DeletionProblem(path, "vanished before it could be deleted"))
-            return False
+            return True  # gone already (another purge, a pip): what was wanted
         if not stat.S_ISREG(info.st_mode):
             self.failed.append(DeletionProblem(path, "not a regular file (left alone)"))
             return False
@@ -137,8 +122,7 @@ class _Deleter:
         try:
             os.unlink(path)
         except FileNotFoundError:
-            self.failed.append(DeletionProblem(path, "vanished before it could be deleted"))
-            return False
+            return True
         except OSError as exc:
             self.failed.append(DeletionProblem(path, exc.strerror or str(exc)))
             return False
@@ -205,15 +189,19 @@ class _Deleter:
 
 
 def remove_empty_directories(
-    root: Path, directories: Iterable[str | Path], *, root_checked: bool = False
+    root: Path,
+    directories: Iterable[str | Path],
+    *,
+    root_checked: bool = False,
+    force: bool = False,
 ) -> int:
     """Remove each of ``directories`` and its parents while empty, up to a layout directory.
 
     For directories a pip emptied itself (``pip cache purge`` before pip 26.0 leaves them);
-    returns how many were removed. ``root_checked`` as for ``delete_entries``.
+    returns how many were removed. ``root_checked`` and ``force`` as for ``delete_entries``.
     """
     if not root_checked:
-        ensure_deletable(root)
+        ensure_deletable(root, force=force)
     deleter = _Deleter(root)
     paths = {os.path.abspath(directory) for directory in directories}
     for directory in sorted(paths, key=lambda p: -p.count(os.sep)):
@@ -228,16 +216,18 @@ def delete_entries(
     allow_unknown: bool = False,
     on_progress: Callable[[int], None] | None = None,
     root_checked: bool = False,
+    force: bool = False,
 ) -> DeletionReport:
     """Delete ``entries`` from the cache at ``root`` under the rules in this module's docstring.
 
     Entries that may not be deleted are reported as refused; files that could not be deleted are
     reported as failed and the rest carries on. ``root_checked`` says the caller already ran
     ``ensure_deletable`` on this root: a full purge checks before ``pip cache purge`` runs,
-    because pip 26 then removes the very directories the check looks for.
+    because pip 26 then removes the very directories the check looks for. ``force`` accepts a
+    cache that also holds what pip never writes: the user named it with ``--force``.
     """
     if not root_checked:
-        ensure_deletable(root)
+        ensure_deletable(root, force=force)
     deleter = _Deleter(root)
     todo = list(entries)
     # A few entries per task when there are few, so even a small deletion is shared out.
@@ -278,6 +268,8 @@ def _run(
             reason = refusal_reason(entry, allow_unknown=allow_unknown)
             if reason is None and os.path.abspath(entry.path) == deleter.root:
                 reason = "the cache directory itself is never removed"
+            if reason is None and os.path.abspath(entry.path) == deleter.lock_file:
+                reason = "pipcachex's own lock file is never removed"
             outcomes.append(
                 DeletionProblem(entry.path, reason) if reason is not None else deleter.remove(entry)
             )
