@@ -268,7 +268,9 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
             "Start-up",
             [
                 Case("python -c pass", [PYTHON, "-c", "pass"]),
+                Case('python -c "import typer"', [PYTHON, "-c", "import typer"]),
                 Case("pipcachex --version", [PIPCACHEX, "--version"]),
+                Case("pipcachex --help", [PIPCACHEX, "--help"]),
                 Case("pip --version", [*pip, "--version"]),
             ],
         )
@@ -296,7 +298,7 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
         groups.append(
             Group(
                 f"list-{tag}",
-                f"list --json ({tag})",
+                f"list ({tag})",
                 [
                     du,
                     Case("pipcachex list --json", [PIPCACHEX, "list", "--json", "--cache-dir", c]),
@@ -304,6 +306,17 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                         "pipcachex list --json (memo off)",
                         [PIPCACHEX, "list", "--json", "--cache-dir", c],
                         env=NO_MEMO,
+                    ),
+                    # A table on a terminal (rich is told stdout and stderr are one), and the
+                    # aligned columns a pipe gets.
+                    Case(
+                        "pipcachex list (human)",
+                        [PIPCACHEX, "list", "--cache-dir", c],
+                        env={"TTY_COMPATIBLE": "1"},
+                    ),
+                    Case(
+                        "pipcachex list --format plain",
+                        [PIPCACHEX, "list", "--format", "plain", "--cache-dir", c],
                     ),
                 ],
                 cold=cold,
@@ -572,6 +585,24 @@ def _ratio_target(
     return Verdict(text, f"{row.ratio:.2f}x ({row.median:.2f} s) at {size:,}", row.ratio <= limit)
 
 
+def _relative_target(
+    by_size: dict[int, dict[str, list[Row]]],
+    group: str,
+    label: str,
+    base: str,
+    limit: float,
+    text: str,
+) -> Verdict:
+    """Whether ``label`` took at most ``limit`` times as long as ``base`` in the same run."""
+    size = _largest_with(by_size, group, label)
+    row, ref = _row(by_size[size], group, label), _row(by_size[size], group, base)
+    if row is None or ref is None or row.median is None or not ref.median:
+        return Verdict(text, row.status if row else "not run", None)
+    ratio = row.median / ref.median
+    measured = f"{ratio:.2f}x ({row.median:.2f} s vs {ref.median:.2f} s) at {size:,}"
+    return Verdict(text, measured, ratio <= limit)
+
+
 def verdicts(by_size: dict[int, dict[str, list[Row]]]) -> list[Verdict]:
     """Judge every target of issue 6 at the largest size it was measured at."""
     largest, smallest = max(by_size), min(by_size)
@@ -601,6 +632,38 @@ def verdicts(by_size: dict[int, dict[str, list[Row]]]) -> list[Verdict]:
         _ratio_target(by_size, "purge", "pipcachex purge", 2.0, "purge within 2x of find -delete"),
         _ratio_target(by_size, "backup", "pipcachex backup", 1.0, "backup no slower than tar -czf"),
         _ratio_target(by_size, "restore", "pipcachex restore", 2.0, "restore within 2x of tar -xf"),
+        _relative_target(
+            by_size,
+            "list-warm",
+            "pipcachex list (human)",
+            "pipcachex list --json",
+            1.3,
+            "list as a table within 1.3x of list --json",
+        ),
+        _relative_target(
+            by_size,
+            "list-warm",
+            "pipcachex list --format plain",
+            "pipcachex list --json",
+            1.3,
+            "list --format plain within 1.3x of list --json",
+        ),
+        _relative_target(
+            by_size,
+            "startup",
+            "pipcachex --version",
+            'python -c "import typer"',
+            1.5,
+            "--version within 1.5x of import typer",
+        ),
+        _relative_target(
+            by_size,
+            "startup",
+            "pipcachex --help",
+            'python -c "import typer"',
+            2.0,
+            "--help within 2x of import typer",
+        ),
     ]
     with_rss = [r for g in res.values() for r in g if r.label.startswith("pipcachex") and r.rss_mib]
     if with_rss:

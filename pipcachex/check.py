@@ -202,7 +202,11 @@ def _cache_step(cached: Sequence[CacheEntry]) -> Step:
     if not cached:
         return Step("cache", Status.PASSED, "no entries in the cache")
     shown = ", ".join(sorted({e.filename or e.kind.value for e in cached}))
-    return Step("cache", Status.PASSED, f"{len(cached)} entries still cached: {shown}")
+    return Step(
+        "cache",
+        Status.PASSED,
+        f"{len(cached)} {'entry' if len(cached) == 1 else 'entries'} still cached: {shown}",
+    )
 
 
 def _pip_failure(name: str, what: str, result_text: str, stderr: str) -> Step:

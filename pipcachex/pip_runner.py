@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,21 @@ _VERSION_SNIPPET = "import pip, sys; sys.stdout.write(pip.__version__)"
 _PURELIB_SNIPPET = "import sysconfig; print(sysconfig.get_path('purelib'))"
 
 
+def format_command(command: Sequence[str]) -> str:
+    """A command line quoted so it can be pasted into this system's shell."""
+    if os.name == "nt":
+        return subprocess.list2cmdline(list(command))
+    return shlex.join(command)
+
+
+def pip_error_line(stderr: str) -> str | None:
+    """The last ``ERROR:`` line pip wrote (what pip says went wrong), without the prefix."""
+    for line in reversed(stderr.splitlines()):
+        if line.startswith("ERROR:"):
+            return line.removeprefix("ERROR:").strip() or None
+    return None
+
+
 def pip_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return the environment pip runs in: the user's, minus PYTHONPATH, quiet and UTF-8."""
     env = dict(os.environ if base is None else base)
@@ -44,6 +60,14 @@ class PipPurgeResult:
     files_removed: int
     directories_removed: int
     output: str
+
+
+@dataclass(frozen=True)
+class PipCacheDir:
+    """What ``pip cache dir`` said: the directory, or None when pip's cache is disabled."""
+
+    path: Path | None
+    stderr: str
 
 
 @dataclass
@@ -110,7 +134,7 @@ class PipRunner:
             ) from exc
         except subprocess.TimeoutExpired as exc:
             raise PipError(
-                f"pip did not finish within {timeout:g}s: {' '.join(cmd)}",
+                f"pip did not finish within {timeout:g}s: {format_command(cmd)}",
                 command=cmd,
                 returncode=-1,
                 stderr=str(exc.stderr or ""),
@@ -121,8 +145,10 @@ class PipRunner:
                     "pip's cache is disabled (--no-cache-dir, PIP_NO_CACHE_DIR or the "
                     "no-cache-dir setting); pass --cache-dir to work on a cache directory anyway"
                 )
+            said = pip_error_line(result.stderr)
             raise PipError(
-                f"pip failed with exit code {result.returncode}: {' '.join(cmd)}",
+                f"pip failed with exit code {result.returncode}: {format_command(cmd)}"
+                + (f" ({said})" if said else ""),
                 command=cmd,
                 returncode=result.returncode,
                 stderr=result.stderr,
@@ -180,6 +206,33 @@ class PipRunner:
                 stderr="",
             )
         return Path(output[-1].strip())
+
+    def cache_dir_report(self) -> PipCacheDir:
+        """Ask ``pip cache dir`` without failing when pip reports its cache disabled.
+
+        For ``doctor``: pip's stderr is kept, as it says why a cache was disabled (the
+        "not owned or is not writable" warning names the directory). Other failures raise.
+        """
+        result = self.run(["cache", "dir"], check=False)
+        if result.returncode != 0 and _CACHE_DISABLED in result.stderr:
+            return PipCacheDir(None, result.stderr.strip())
+        lines = result.stdout.strip().splitlines()
+        if result.returncode != 0 or not lines:
+            raise PipError(
+                f"pip cache dir failed with exit code {result.returncode}",
+                command=self.command(["cache", "dir"]),
+                returncode=result.returncode,
+                stderr=result.stderr,
+            )
+        return PipCacheDir(Path(lines[-1].strip()), result.stderr.strip())
+
+    def config_debug(self) -> str:
+        """The output of ``pip config debug`` (every config file pip reads, and its settings).
+
+        Empty when pip cannot say: this is evidence for ``doctor``, never a reason to fail.
+        """
+        result = self.run(["config", "debug"], check=False, with_cache_dir=False)
+        return result.stdout if result.returncode == 0 else ""
 
     def cache_purge(self) -> PipPurgeResult:
         """Run ``pip cache purge`` and return the counts it printed."""

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -30,6 +31,7 @@ from typing import Any, Literal, Protocol
 import cachefactory
 import packages
 import pytest
+import unprivileged
 from index_server import IndexServer, ServeOptions
 
 from pipcachex.cache import readers
@@ -446,6 +448,33 @@ def venv_without_pip(tmp_path: Path) -> Path:
     return make_venv(tmp_path / "venv-no-pip", None)
 
 
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A directory another (unprivileged) user can reach, unlike pytest's private tmp_path."""
+    path = Path(tempfile.mkdtemp(prefix="pipcachex-shared-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture(scope="session")
+def unprivileged_runner() -> Iterator[unprivileged.Runner]:
+    """Runs pipcachex as a user whom permission bits stop (``nobody`` when the suite is root).
+
+    It works from a readable copy of pipcachex and its dependencies, so the checkout may lie
+    under a directory of mode 0700; skips, saying why, when no such user can run Python here.
+    """
+    copy_dir = Path(tempfile.mkdtemp(prefix="pipcachex-runtime-"))
+    copy_dir.chmod(0o755)
+    try:
+        found = unprivileged.runner(copy_dir)
+        if isinstance(found, str):
+            pytest.skip(found)
+        yield found
+    finally:
+        shutil.rmtree(copy_dir)
+
+
 # -- test levels -------------------------------------------------------------------------------
 
 #: Fixtures that build the test distributions, start a loopback index, run a real pip, fill a
@@ -468,6 +497,7 @@ END_TO_END_FIXTURES = frozenset(
         "busy_cache",
         "venv_with_pip",
         "venv_without_pip",
+        "unprivileged_runner",
     }
 )
 #: What a test's own code calls when it runs pip, pipcachex or another program in a child

@@ -6,14 +6,20 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 
 import pytest
 from cli_helpers import invoke
 from conftest import make_venv, venv_site_packages
 
+from pipcachex.archive import Compression
+from pipcachex.cache import Kind
+from pipcachex.cli.options import COMPRESSION_CHOICES, KIND_CHOICES, SORT_CHOICES
+from pipcachex.cli.usage import wants_json
 from pipcachex.errors import PipError
-from pipcachex.pip_runner import PipRunner, pip_environment
+from pipcachex.listing import SortKey
+from pipcachex.pip_runner import PipRunner, format_command, pip_environment, pip_error_line
 from pipcachex.units import parse_age, parse_size
 
 
@@ -35,6 +41,94 @@ def test_bad_values_exit_2_naming_the_value(args: list[str], named: str, tmp_pat
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["list", "--kind", "wheelz"], "invalid value for --kind: 'wheelz' (choose from "),
+        (["list", "--sort", "biggest"], "--sort: 'biggest' (choose from name, size, age)"),
+        (["backup", "--compression", "zip"], "--compression: 'zip' (choose from none, gz, xz)"),
+        (["list", "--zzz"], "no such option: --zzz (`"),
+        (["list", "--jsn"], "no such option: --jsn (did you mean --json?)"),
+        (["lst"], "no such command 'lst' (did you mean 'list'?); the commands are dir, list"),
+        (["list", "--cache-dir"], "--cache-dir needs a value"),
+        (["purge", "--max-size"], "--max-size needs a value"),
+    ],
+)
+def test_every_usage_error_is_one_line_exit_2_and_a_json_document(
+    args: list[str], expected: str
+) -> None:
+    """Our bad values and the parser's (bad choice, unknown option) read the same way."""
+    for json_flag in ([], ["--json"]):
+        result = invoke([args[0], *json_flag, *args[1:]])
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+        assert expected in result.stderr
+        if json_flag:
+            assert result.json["error"]["exit_code"] == 2
+            assert expected in result.json["error"]["message"]
+        else:
+            assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["list", "--json"], True),
+        (["list", "--format", "json"], True),
+        (["list", "--format=json"], True),
+        (["list", "--format", "csv"], False),
+        (["list", "--", "--json"], False),
+        (["list"], False),
+    ],
+)
+def test_json_is_recognised_on_a_command_line_that_does_not_parse(
+    argv: list[str], expected: bool
+) -> None:
+    assert wants_json(argv) is expected
+
+
+@pytest.mark.parametrize(
+    ("choices", "enum"),
+    [(KIND_CHOICES, Kind), (SORT_CHOICES, SortKey), (COMPRESSION_CHOICES, Compression)],
+)
+def test_option_choices_are_the_enum_values(choices: tuple[str, ...], enum: type[Enum]) -> None:
+    assert choices == tuple(member.value for member in enum)
+
+
+@pytest.mark.parametrize(
+    ("command", "posix"),
+    [
+        (["/usr/bin/python3", "-m", "pip", "cache", "dir"], "/usr/bin/python3 -m pip cache dir"),
+        (
+            ["/opt/my python/bin/python", "-c", "import pip"],
+            "'/opt/my python/bin/python' -c 'import pip'",
+        ),
+        (["pip", "install", "numpy<2"], "pip install 'numpy<2'"),
+    ],
+)
+def test_commands_are_shown_quoted_for_the_shell(command: list[str], posix: str) -> None:
+    if os.name == "nt":
+        assert format_command(command) == subprocess.list2cmdline(command)
+    else:
+        assert format_command(command) == posix
+
+
+@pytest.mark.parametrize(
+    ("stderr", "line"),
+    [
+        (
+            "ERROR: Need an action (dir, info, list, remove, purge) to perform.\n",
+            "Need an action (dir, info, list, remove, purge) to perform.",
+        ),
+        ("WARNING: x\nERROR: first\nERROR: second\n", "second"),
+        ("Traceback (most recent call last):\n  ...\nModuleNotFoundError: pip\n", None),
+        ("", None),
+    ],
+)
+def test_what_pip_said_went_wrong(stderr: str, line: str | None) -> None:
+    assert pip_error_line(stderr) == line
+
+
 def test_cache_dir_that_is_missing_or_a_file(tmp_path: Path) -> None:
     missing = invoke(["list", "--cache-dir", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
@@ -52,9 +146,14 @@ def test_python_that_is_not_an_interpreter(tmp_path: Path) -> None:
 
 
 def test_python_without_pip(venv_without_pip: Path) -> None:
-    result = invoke(["dir", "--python", str(venv_without_pip / "bin" / "python")])
+    """One line; the child's traceback only with -v."""
+    python = str(venv_without_pip / "bin" / "python")
+    result = invoke(["dir", "--python", python])
     assert result.exit_code == 1
-    assert "no pip is installed" in result.stderr
+    assert result.stderr == f"error: no pip is installed for {python}\n"
+    verbose = invoke(["dir", "-v", "--python", python])
+    assert verbose.exit_code == 1
+    assert "No module named 'pip'" in verbose.stderr
 
 
 def test_pip_older_than_20_1_is_refused(tmp_path: Path) -> None:

@@ -7,17 +7,15 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
 import tracemalloc
 import zipfile
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import cachefactory
 import pytest
 from cli_helpers import entries_by, invoke
+from unprivileged import Runner
 
 from pipcachex.cache import CacheWalk, Kind, scan_cache
 
@@ -57,43 +55,24 @@ def test_a_huge_legacy_entry_is_attributed_without_loading_its_body(tmp_path: Pa
     assert peak < 4 * 1024 * 1024, f"scanning held {peak} bytes for a {BIG}-byte body"
 
 
-@pytest.fixture
-def shared_tmp() -> Iterator[Path]:
-    """A directory another (unprivileged) user can reach, unlike pytest's private tmp_path."""
-    path = Path(tempfile.mkdtemp(prefix="pipcachex-shared-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path)
-
-
-def test_unreadable_files_are_damaged_not_fatal(filled_cache_v2: Path, shared_tmp: Path) -> None:
+def test_unreadable_files_are_unreadable_not_damaged_nor_fatal(
+    filled_cache_v2: Path, shared_tmp: Path, unprivileged_runner: Runner
+) -> None:
     cache = shared_tmp / "cache"
     shutil.copytree(filled_cache_v2, cache, copy_function=shutil.copy2)
     for path in [cache, *cache.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     locked = next(p for p in (cache / "http-v2").rglob("*.body") if p.stat().st_size > 1000)
     locked.chmod(0o000)
-    command = [sys.executable, "-m", "pipcachex", "list", "--json", "--cache-dir", str(cache)]
-    if os.geteuid() == 0:
-        # Root reads everything; run as nobody so the permission bits mean something.
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("needs setpriv (util-linux) to drop root")
-        command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=shared_tmp,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-    )
+    result = unprivileged_runner.run(["list", "--json", "--cache-dir", str(cache)], shared_tmp)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    (damaged,) = entries_by(document, kind="damaged")
-    assert str(locked) in damaged["paths"]
-    assert "cannot be read" in damaged["problem"]
-    assert damaged["package"] is None
+    assert entries_by(document, kind="damaged") == []
+    (unreadable,) = [e for e in document["entries"] if e["problem_code"] == "unreadable"]
+    assert unreadable["kind"] == "unknown"
+    assert str(locked) in unreadable["paths"]
+    assert "cannot be read" in unreadable["problem"]
+    assert unreadable["package"] is None
     assert len(document["entries"]) > 10
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
+import os
+import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +23,7 @@ import pytest
 from cli_helpers import invoke
 from conftest import PipName, PipRunner
 from index_server import IndexServer
+from unprivileged import SOMEONE_ELSE, Runner
 
 ALPHA_WHEEL = "alpha_pkg-2.0-py3-none-any.whl"
 BETA_WHEEL = "Beta_Pkg-0.5-py3-none-any.whl"
@@ -490,3 +494,152 @@ def test_json_document_shape(cache_v2: Path, index: IndexServer) -> None:
     assert isinstance(problem["problem"], str) and problem["problem"]
     listed = invoke(["list", "--json", "--cache-dir", str(cache_v2), "--kind", "damaged"]).json
     assert problem["entry"] == listed["entries"][0]
+
+
+# -- litter, empty directories, unreadable entries ----------------------------------------------
+
+
+def _wheel_files(cache: Path) -> list[Path]:
+    return sorted((cache / "wheels").rglob("*.whl"))
+
+
+def _ds_store_in_wheels(cache: Path, outside: Path) -> Path:
+    path = cache / "wheels" / ".DS_Store"
+    path.write_bytes(b"\0\0\0\1Bud1")
+    return path
+
+
+def _notes_in_first_level(cache: Path, outside: Path) -> Path:
+    first = _wheel_files(cache)[0].relative_to(cache / "wheels").parts[0]
+    path = cache / "wheels" / first / "notes.txt"
+    path.write_text("built these by hand\n", encoding="utf-8")
+    return path
+
+
+def _symlinked_dir_in_wheels(cache: Path, outside: Path) -> Path:
+    path = cache / "wheels" / "linkdir"
+    path.symlink_to(outside, target_is_directory=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    "place", [_ds_store_in_wheels, _notes_in_first_level, _symlinked_dir_in_wheels]
+)
+def test_litter_in_wheels_keeps_every_built_wheel(
+    mixed_cache: Path, tmp_path: Path, place: Callable[[Path, Path], Path]
+) -> None:
+    """The issue's cases: one foreign file or link in wheels/ turned every wheel into damage."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep\n", encoding="utf-8")
+    wheels = _wheel_files(mixed_cache)
+    assert len(wheels) >= 2
+    listing = ["list", "--json", "--cache-dir", str(mixed_cache), "--kind", "built-wheel"]
+    built = invoke(listing).json["entries"]
+    assert len(built) == len(wheels)
+
+    litter = place(mixed_cache, outside)
+    assert invoke(listing).json["entries"] == built
+    unknown = invoke(["list", "--json", "--cache-dir", str(mixed_cache), "--kind", "unknown"])
+    assert [e["path"] for e in unknown.json["entries"]] == [str(litter)]
+    code, document = _verify(mixed_cache, "--fix", "--yes")
+    assert (code, _problems(document)) == (0, [])
+    assert _wheel_files(mixed_cache) == wheels
+    assert os.path.lexists(litter)
+    assert (outside / "keep.txt").is_file()
+
+
+def test_a_damaged_wheel_beside_litter_removes_only_its_own_files(
+    cache_v2: Path, index: IndexServer
+) -> None:
+    directory = _built_wheel_dir(cache_v2, "gamma")
+    cachefactory.zero_byte(next(directory.glob("*.whl")))
+    note = directory / "README"
+    note.write_text("mine\n", encoding="utf-8")
+    others = [w for w in _wheel_files(cache_v2) if w.parent != directory]
+    code, document = _verify(cache_v2, "--fix", "--yes")
+    assert code == 0, document
+    (problem,) = _problems(document)
+    assert problem["code"] == "zero-byte-wheel"
+    assert str(note) not in problem["entry"]["paths"]
+    assert problem["fixed"] is True
+    assert [p.name for p in directory.iterdir()] == ["README"], "the note is not the wheel's"
+    assert _wheel_files(cache_v2) == others
+
+
+def test_an_empty_built_wheel_directory_has_its_directory_age(
+    cache_v2: Path, index: IndexServer
+) -> None:
+    directory = _built_wheel_dir(cache_v2, "gamma")
+    for path in directory.iterdir():
+        path.unlink()
+    cachefactory.set_age(directory, 3 * 86400)
+    document = invoke(["list", "--json", "--cache-dir", str(cache_v2), "--kind", "damaged"]).json
+    (entry,) = document["entries"]
+    assert (entry["path"], entry["paths"]) == (str(directory), [])
+    assert entry["problem_code"] == "no-wheel"
+    assert not entry["last_used"].startswith("1970"), entry
+    assert entry["created"] == entry["last_used"]
+    code, fixed = _verify(cache_v2, "--fix", "--yes")
+    assert code == 0, fixed
+    assert not directory.exists()
+
+
+def test_fix_quiet_prints_no_table(cache_v2: Path, index: IndexServer) -> None:
+    body = _orphan_body(cache_v2, index)
+    result = invoke(["verify", "--fix", "--yes", "-q", "--cache-dir", str(cache_v2)], env=WIDE)
+    assert result.exit_code == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("", "")
+    assert not body.exists()
+
+
+@pytest.mark.parametrize("how", ["mode-0000", "another-owner"])
+def test_unreadable_entries_are_reported_and_never_removed(
+    filled_cache_mixed: Path, shared_tmp: Path, unprivileged_runner: Runner, how: str
+) -> None:
+    """A shared cache: what this user cannot read is reported, and no fix or purge removes it."""
+    if how == "another-owner" and os.geteuid() != 0:
+        pytest.skip("files of another owner can only be made by root (os.chown)")
+    cache = shared_tmp / "cache"
+    shutil.copytree(filled_cache_mixed, cache, copy_function=shutil.copy2)
+    for path in [cache, *cache.rglob("*")]:
+        # Group- and world-writable, as a shared cache is: removing would succeed if tried.
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    body = next(p for p in (cache / "http-v2").rglob("*.body") if p.stat().st_size > 1000)
+    legacy = next(p for p in (cache / "http").rglob("*") if p.is_file())
+    wheel = next(_built_wheel_dir(cache, "gamma").glob("*.whl"))
+    directory = _built_wheel_dir(cache, "delta")
+    locked = [body, legacy, wheel, directory]
+    for path in locked:
+        if how == "another-owner":
+            os.chown(path, SOMEONE_ELSE, SOMEONE_ELSE)
+            path.chmod(0o700 if path.is_dir() else 0o600)
+        else:
+            path.chmod(0o000)
+
+    def run(*args: str) -> tuple[int, dict[str, Any]]:
+        result = unprivileged_runner.run([*args, "--json", "--cache-dir", str(cache)], shared_tmp)
+        return result.returncode, json.loads(result.stdout)
+
+    try:
+        code, document = run("verify", "--fix", "--yes")
+        assert code == 1, document
+        reported = {p["path"]: p for p in document["problems"]}
+        # The scanner reads a built wheel's name, not its bytes: it stays a built wheel.
+        kinds = {body: "unknown", legacy: "unknown", wheel: "built-wheel", directory: "unknown"}
+        for path, kind in kinds.items():
+            problem = reported[str(path)]
+            assert (problem["code"], problem["fixed"]) == ("unreadable", False), problem
+            assert problem["entry"]["kind"] == kind
+            assert "cannot be read" in problem["problem"]
+        assert [p for p in document["problems"] if p["code"] != "unreadable"] == []
+        assert all(os.path.lexists(path) for path in locked)
+
+        code, purged = run("purge", "--kind", "damaged", "--yes")
+        assert code == 0, purged
+        assert all(os.path.lexists(path) for path in locked)
+        code, listed = run("list", "--kind", "damaged")
+        assert (code, listed["entries"]) == (0, [])
+    finally:
+        for path in locked:
+            path.chmod(0o777 if path.is_dir() else 0o666)

@@ -6,7 +6,7 @@ with its project, version, size and times.
 """
 
 from pipcachex.cache.directory import check_cache_dir
-from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
+from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout, Problem, ProblemCode
 from pipcachex.cache.scan import CacheScan, CacheWalk, scan_cache
 
 __all__ = [
@@ -16,6 +16,8 @@ __all__ = [
     "CacheWalk",
     "Kind",
     "Layout",
+    "Problem",
+    "ProblemCode",
     "check_cache_dir",
     "scan_cache",
 ]

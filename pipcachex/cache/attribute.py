@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 from pipcachex.cache.fileio import open_untouched, read_untouched, window
 from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record, read_record
 from pipcachex.cache.identify import Identity, identify
-from pipcachex.cache.model import Kind
+from pipcachex.cache.model import Kind, Problem, ProblemCode
 
 SMALL_RECORD_BYTES = 64 * 1024
 """``http-v2/`` metadata up to this size is read whole and decoded in one call."""
@@ -30,7 +30,9 @@ def attribute(path: str, size: int, body_path: str | None, body_size: int) -> Id
     """What the HTTP entry whose metadata file is ``path`` holds (read without moving atimes).
 
     A legacy ``http/`` entry (``body_path`` None) holds its body after the record, read through
-    a window on the same file. Nothing raises: what cannot be read is a damaged identity.
+    a window on the same file. Nothing raises: a broken record is a damaged identity, and a
+    file that cannot be read (or vanished meanwhile) an unknown one with its problem: what
+    could not be read cannot be judged, so it is never called damaged.
     """
     try:
         if body_path is not None and size <= SMALL_RECORD_BYTES:
@@ -49,11 +51,19 @@ def attribute(path: str, size: int, body_path: str | None, body_size: int) -> Id
                 identify(record, window(meta, record.body.offset, body_size), body_size)
             )
     except RecordError as exc:
-        return Identity(Kind.DAMAGED, problem=str(exc))
+        return Identity(Kind.DAMAGED, problem=Problem(ProblemCode.BAD_METADATA, str(exc)))
     except FileNotFoundError:
-        return Identity(Kind.DAMAGED, problem="file vanished while being read")
+        return Identity(Kind.UNKNOWN, problem=VANISHED)
     except OSError as exc:
-        return Identity(Kind.DAMAGED, problem=f"cannot be read: {exc.strerror}")
+        return Identity(Kind.UNKNOWN, problem=unreadable_problem(exc))
+
+
+VANISHED = Problem(ProblemCode.VANISHED, "file vanished while being read")
+
+
+def unreadable_problem(exc: OSError) -> Problem:
+    """The problem of an entry whose file could not be read (permissions, an I/O error)."""
+    return Problem(ProblemCode.UNREADABLE, f"cannot be read: {exc.strerror or exc}")
 
 
 def _identify_body(record: HttpRecord, body_path: str, body_size: int) -> Identity:
@@ -76,12 +86,15 @@ def _length_mismatch(record: HttpRecord, body_size: int) -> Identity | None:
         Kind.DAMAGED,
         package=canonicalize_name(header) if header else None,
         version=record.header("x-pypi-file-version") if header else None,
-        problem=f"body has {body_size} bytes but Content-Length says {expected}",
+        problem=Problem(
+            ProblemCode.BODY_LENGTH,
+            f"body has {body_size} bytes but Content-Length says {expected}",
+        ),
     )
 
 
 def _damaged_if(identity: Identity) -> Identity:
-    if identity.problem is None:
+    if identity.problem is None or not identity.problem.code.is_damage:
         return identity
     return Identity(
         Kind.DAMAGED, identity.package, identity.version, identity.filename, identity.problem

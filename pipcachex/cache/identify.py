@@ -26,7 +26,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion
 
 from pipcachex.cache.httpmeta import HttpRecord
-from pipcachex.cache.model import Kind
+from pipcachex.cache.model import Kind, Problem, ProblemCode
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _PAGE_LIMIT = 8 * 1024 * 1024
@@ -41,13 +41,23 @@ _TAR_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
 @dataclass(frozen=True)
 class Identity:
-    """What an HTTP entry turned out to be; ``problem`` is set when the body is damaged."""
+    """What an HTTP entry turned out to be; ``problem`` is set when it is damaged or unreadable."""
 
     kind: Kind
     package: str | None = None
     version: str | None = None
     filename: str | None = None
-    problem: str | None = None
+    problem: Problem | None = None
+
+
+def page_problem(message: str) -> Problem:
+    """A damaged index page: pip crashes on it until it is removed."""
+    return Problem(ProblemCode.BAD_PAGE, message)
+
+
+def body_problem(message: str) -> Problem:
+    """A damaged distribution body: a hash mismatch, or a download again."""
+    return Problem(ProblemCode.BAD_BODY, message)
 
 
 def parse_distribution_filename(filename: str) -> tuple[str, str] | None:
@@ -145,11 +155,11 @@ def decoded_page(record: HttpRecord, body: BinaryIO, limit: int = _PAGE_LIMIT) -
 
 def _identify_page(record: HttpRecord, body: BinaryIO, body_size: int) -> Identity:
     if body_size == 0:
-        return Identity(Kind.INDEX_PAGE, problem="index page body is empty")
+        return Identity(Kind.INDEX_PAGE, problem=page_problem("index page body is empty"))
     try:
         text, complete = decoded_page(record, body)
     except ValueError as exc:
-        return Identity(Kind.INDEX_PAGE, problem=f"index page {exc}")
+        return Identity(Kind.INDEX_PAGE, problem=page_problem(f"index page {exc}"))
     content_type = (record.header("content-type") or "").lower()
     name: str | None = None
     if "json" in content_type:
@@ -157,7 +167,9 @@ def _identify_page(record: HttpRecord, body: BinaryIO, body_size: int) -> Identi
             try:
                 document = json.loads(text)
             except ValueError:
-                return Identity(Kind.INDEX_PAGE, problem="index page is not valid JSON")
+                return Identity(
+                    Kind.INDEX_PAGE, problem=page_problem("index page is not valid JSON")
+                )
             if isinstance(document, dict) and isinstance(document.get("name"), str):
                 name = document["name"]
         else:
@@ -192,7 +204,7 @@ def _identify_file(record: HttpRecord, body: BinaryIO, body_size: int) -> Identi
     elif magic.startswith(b"Metadata-Version:"):
         found = _identify_metadata(body)
     elif body_size == 0:
-        found = Identity(Kind.DAMAGED, problem="body is empty")
+        found = Identity(Kind.DAMAGED, problem=body_problem("body is empty"))
     else:
         found = Identity(Kind.UNKNOWN)
     if header_project:
@@ -228,7 +240,9 @@ def _identify_zip(body: BinaryIO) -> Identity:
                     if parsed:
                         return Identity(Kind.DISTRIBUTION, parsed[0], parsed[1], f"{top}.zip")
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        return Identity(Kind.DAMAGED, problem=f"body is not a readable zip archive ({exc})")
+        return Identity(
+            Kind.DAMAGED, problem=body_problem(f"body is not a readable zip archive ({exc})")
+        )
     return Identity(Kind.UNKNOWN)
 
 
@@ -260,9 +274,11 @@ def _identify_tar(body: BinaryIO) -> Identity:
         with tarfile.open(fileobj=body, mode="r|*") as archive:
             member = archive.next()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        return Identity(Kind.DAMAGED, problem=f"body is not a readable tar archive ({exc})")
+        return Identity(
+            Kind.DAMAGED, problem=body_problem(f"body is not a readable tar archive ({exc})")
+        )
     if member is None:
-        return Identity(Kind.DAMAGED, problem="body is an empty tar archive")
+        return Identity(Kind.DAMAGED, problem=body_problem("body is an empty tar archive"))
     top = member.name.lstrip("./").split("/")[0]
     parsed = parse_distribution_filename(f"{top}.tar.gz")
     if parsed:

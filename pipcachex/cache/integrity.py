@@ -15,6 +15,7 @@ import gzip
 import io
 import json
 import lzma
+import os
 import tarfile
 import zipfile
 import zlib
@@ -22,10 +23,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from pipcachex.cache.attribute import unreadable_problem
 from pipcachex.cache.fileio import open_untouched, window
 from pipcachex.cache.httpmeta import HttpRecord, RecordError, read_record
-from pipcachex.cache.identify import page_decoder, page_encoding
-from pipcachex.cache.model import CacheEntry, Kind, Layout
+from pipcachex.cache.identify import body_problem, page_decoder, page_encoding, page_problem
+from pipcachex.cache.model import CacheEntry, Kind, Layout, Problem, ProblemCode
 
 _CHUNK = 1024 * 1024
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -42,23 +44,38 @@ _ARCHIVE_ERRORS = (
 )
 
 
+#: The problems that are about an HTTP entry's body rather than its metadata file.
+_BODY_CODES = frozenset({ProblemCode.BODY_LENGTH, ProblemCode.BAD_BODY, ProblemCode.BAD_PAGE})
+_DAMAGED = Problem(ProblemCode.BAD_BODY, "damaged")
+
+
 @dataclass(frozen=True)
-class Damage:
-    """One damaged entry: the file that is wrong (``path``) and what is wrong with it."""
+class Finding:
+    """What is wrong with one entry: the file that is wrong (``path``) and the problem.
+
+    ``problem.code.is_damage`` tells damage (removing the entry is the repair) from an entry
+    that could not be read, which cannot be judged and is never removed as damaged.
+    """
 
     entry: CacheEntry
     path: str
-    problem: str
+    problem: Problem
 
 
-def find_damage(entry: CacheEntry, *, deep: bool = False) -> Damage | None:
+def find_damage(entry: CacheEntry, *, deep: bool = False) -> Finding | None:
     """Return what is wrong with ``entry``, or None when it reads as intact.
 
-    Entries the scanner already marked damaged are reported with the scanner's reason; others are
-    read further (see the module docstring). Entries a pip is writing right now are left alone.
+    Entries the scanner already marked damaged are reported with the scanner's problem, entries
+    it could not read as unreadable; others are read further (see the module docstring). An
+    entry a pip is writing right now is left alone.
     """
     if entry.kind is Kind.DAMAGED:
-        return Damage(entry, _culprit(entry), entry.problem or "damaged")
+        return Finding(entry, _culprit(entry), entry.problem or _DAMAGED)
+    if entry.problem is not None and entry.problem.code is ProblemCode.UNREADABLE:
+        # The scanner does not say which of the files it could not read: the first one that
+        # this user may not read is the one to show.
+        unreadable = (f.path for f in entry.files if not os.access(f.path, os.R_OK))
+        return Finding(entry, next(unreadable, entry.path), entry.problem)
     if entry.busy or entry.kind in (Kind.UNKNOWN, Kind.PIP_STATE):
         return None
     try:
@@ -72,23 +89,25 @@ def find_damage(entry: CacheEntry, *, deep: bool = False) -> Damage | None:
     except FileNotFoundError:
         return None  # pip replaced or removed it since the scan: nothing left to judge
     except OSError as exc:
-        return Damage(entry, entry.path, f"cannot be read: {exc.strerror or exc}")
+        return Finding(entry, getattr(exc, "filename", None) or entry.path, unreadable_problem(exc))
     return None
 
 
 def _culprit(entry: CacheEntry) -> str:
     """The file a scanner-reported problem is about: the body for body problems, else the anchor."""
-    problem = entry.problem or ""
-    body = next((f.path for f in entry.files if f.path.endswith(".body")), None)
-    if body is not None and problem.startswith(("body", "index page")):
-        return body
-    zero = [f.path for f in entry.files if f.size == 0]
-    if "zero-byte" in problem and zero:
-        return zero[0]
+    code = entry.problem.code if entry.problem is not None else None
+    if code in _BODY_CODES:
+        body = next((f.path for f in entry.files if f.suffix == ".body"), None)
+        if body is not None:
+            return body
+    if code is ProblemCode.ZERO_BYTE_WHEEL:
+        zero = next((f.path for f in entry.files if f.size == 0 and f.name.endswith(".whl")), None)
+        if zero is not None:
+            return zero
     return entry.path
 
 
-def _check_wheel_dir(entry: CacheEntry, deep: bool) -> Damage | None:
+def _check_wheel_dir(entry: CacheEntry, deep: bool) -> Finding | None:
     for member in entry.files:
         if member.directory != entry.path:
             continue  # build directories are pip's business while it builds
@@ -96,7 +115,9 @@ def _check_wheel_dir(entry: CacheEntry, deep: bool) -> Damage | None:
             with open_untouched(member.path) as handle:
                 problem = _zip_problem(handle, deep)
             if problem is not None:
-                return Damage(entry, member.path, f"built wheel {problem}")
+                return Finding(
+                    entry, member.path, Problem(ProblemCode.BAD_WHEEL, f"built wheel {problem}")
+                )
         elif member.name == "origin.json":
             with open_untouched(member.path) as handle:
                 raw = handle.read(_CHUNK * 4)
@@ -104,10 +125,14 @@ def _check_wheel_dir(entry: CacheEntry, deep: bool) -> Damage | None:
                 document = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, ValueError):
                 reason = "empty" if not raw else "not valid JSON"
-                return Damage(entry, member.path, f"origin.json is unreadable ({reason})")
+                return Finding(entry, member.path, _origin(reason))
             if not isinstance(document, dict) or not isinstance(document.get("url"), str):
-                return Damage(entry, member.path, "origin.json is unreadable (no source url)")
+                return Finding(entry, member.path, _origin("no source url"))
     return None
+
+
+def _origin(reason: str) -> Problem:
+    return Problem(ProblemCode.BAD_ORIGIN, f"origin.json is unreadable ({reason})")
 
 
 def _zip_problem(handle: BinaryIO, deep: bool) -> str | None:
@@ -159,7 +184,7 @@ def _decompressed(handle: BinaryIO) -> io.BufferedIOBase | None:
     return None
 
 
-def _check_http(entry: CacheEntry, deep: bool) -> Damage | None:
+def _check_http(entry: CacheEntry, deep: bool) -> Finding | None:
     body_file = next((f for f in entry.files if f.path.endswith(".body")), None)
     meta_size = next(f.size for f in entry.files if f.path == entry.path)
     with ExitStack() as stack:
@@ -167,7 +192,7 @@ def _check_http(entry: CacheEntry, deep: bool) -> Damage | None:
         try:
             record = read_record(meta, meta_size)
         except RecordError as exc:
-            return Damage(entry, entry.path, str(exc))
+            return Finding(entry, entry.path, Problem(ProblemCode.BAD_METADATA, str(exc)))
         if body_file is not None:
             body = stack.enter_context(open_untouched(body_file.path))
             body_path = body_file.path
@@ -175,10 +200,12 @@ def _check_http(entry: CacheEntry, deep: bool) -> Damage | None:
             body = window(meta, record.body.offset, record.body.length)
             body_path = entry.path
         if entry.kind is Kind.INDEX_PAGE:
-            problem = _page_problem(record, body) if deep else None
+            message = _page_problem(record, body) if deep else None
+            problem = None if message is None else page_problem(message)
         else:
-            problem = _distribution_problem(entry, record, body, deep)
-    return Damage(entry, body_path, problem) if problem else None
+            message = _distribution_problem(entry, record, body, deep)
+            problem = None if message is None else body_problem(message)
+    return Finding(entry, body_path, problem) if problem else None
 
 
 def _distribution_problem(

@@ -6,7 +6,7 @@ not. The memo keeps each entry's answer keyed by its layout and file name (see `
 stamped with the size, mtime (ns) and inode of its metadata and body files. pip never rewrites
 a file in place (it writes a temporary file and renames it), so a changed entry always has a
 different stamp and is attributed afresh. Entries whose reading failed for a passing reason
-are never memoised.
+(a transient ``ProblemCode``: unreadable, vanished) are never memoised.
 
 The memo lives in pipcachex's own cache directory (``PIPCACHEX_MEMO_DIR`` overrides it; an empty
 value turns the memo off), never in pip's cache, and is written atomically.
@@ -27,10 +27,9 @@ from platformdirs import user_cache_dir
 
 from pipcachex.atomic import atomic_output
 from pipcachex.cache.identify import Identity
-from pipcachex.cache.model import Kind
+from pipcachex.cache.model import PROBLEM_CODES, Kind, Problem
 
-FORMAT = 4
-_TRANSIENT = ("cannot be read", "file vanished")
+FORMAT = 5
 _KINDS = {kind.value: kind for kind in Kind}
 Stamp = tuple[int, ...]
 
@@ -196,7 +195,9 @@ class AttributionMemo:
             record = msgpack.unpackb(packed, use_list=False)
             if record[0] != stamp:
                 return None
-            identity = Identity(_KINDS[record[1]], record[2], record[3], record[4], record[5])
+            code = record[5]
+            problem = None if code is None else Problem(PROBLEM_CODES[code], record[6])
+            identity = Identity(_KINDS[record[1]], record[2], record[3], record[4], problem)
         except (ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException):
             return None  # a damaged record is attributed afresh
         # _keep, written out: this runs once per entry of every warm scan.
@@ -210,7 +211,8 @@ class AttributionMemo:
     def record(self, key: bytes, stamp: Stamp, identity: Identity) -> None:
         """Remember what attributing the entry at ``key`` found, unless it may change by itself."""
         self._dirty = True
-        if identity.problem is not None and identity.problem.startswith(_TRANSIENT):
+        problem = identity.problem
+        if problem is not None and problem.code.is_transient:
             return
         packed = msgpack.packb(
             [
@@ -219,7 +221,8 @@ class AttributionMemo:
                 identity.package,
                 identity.version,
                 identity.filename,
-                identity.problem,
+                None if problem is None else problem.code.value,
+                None if problem is None else problem.message,
             ]
         )
         self._keep(key, packed)

@@ -20,6 +20,59 @@ class Kind(str, enum.Enum):
     UNKNOWN = "unknown"
 
 
+class ProblemCode(str, enum.Enum):
+    """What is wrong with an entry, for programs; ``Problem.message`` says it for people.
+
+    Most codes are damage: pip trips over the entry and removing it is the repair. The last
+    three are not: ``unreadable`` (pipcachex could not read it, so it cannot judge it),
+    ``vanished`` (it went while being read) and ``symlink`` (a link, never followed).
+    """
+
+    BAD_METADATA = "bad-metadata"
+    ORPHAN_BODY = "orphan-body"
+    ORPHAN_METADATA = "orphan-metadata"
+    STALE_TEMP = "stale-temp"
+    BODY_LENGTH = "body-length"
+    BAD_BODY = "bad-body"
+    BAD_PAGE = "bad-page"
+    NO_WHEEL = "no-wheel"
+    ZERO_BYTE_WHEEL = "zero-byte-wheel"
+    BAD_WHEEL = "bad-wheel"
+    BAD_ORIGIN = "bad-origin"
+    STALE_BUILD = "stale-build"
+    UNREADABLE = "unreadable"
+    VANISHED = "vanished"
+    SYMLINK = "symlink"
+
+    @property
+    def is_damage(self) -> bool:
+        """Whether an entry with this problem is damaged (removing it is the repair)."""
+        return self not in _NOT_DAMAGE
+
+    @property
+    def is_transient(self) -> bool:
+        """Whether the problem may go away by itself (so no memo may keep it)."""
+        return self in (ProblemCode.UNREADABLE, ProblemCode.VANISHED)
+
+
+_NOT_DAMAGE = frozenset({ProblemCode.UNREADABLE, ProblemCode.VANISHED, ProblemCode.SYMLINK})
+PROBLEM_CODES = {code.value: code for code in ProblemCode}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """What is wrong with an entry: a ``code`` to act on and a ``message`` to show people.
+
+    No code reads the message: it may be reworded at any time.
+    """
+
+    code: ProblemCode
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class Layout(str, enum.Enum):
     """Which part of the cache an entry lives in."""
 
@@ -69,9 +122,11 @@ class CacheEntry:
     ``path`` is the entry's anchor: the metadata file of an HTTP entry, the leaf directory of a
     built wheel, or the file itself. ``files`` are every file that belongs to it; deleting the
     entry means deleting exactly those (and, for a built wheel, its then empty directory).
-    ``problem`` says why a damaged entry is damaged; ``busy`` marks something a pip is writing
-    right now (a fresh temp file or build directory), which nothing may delete. Paths are
-    absolute strings, as in ``CacheFile``.
+    ``problem`` says why a damaged entry is damaged, or why an unknown one is (a symlink, a
+    file that cannot be read); ``busy`` marks something a pip is writing right now (a fresh
+    temp file or build directory), which nothing may delete. ``mtime`` is the directory's own
+    modification time for an entry without files (an empty built-wheel directory), so that it
+    has an age. Paths are absolute strings, as in ``CacheFile``.
     """
 
     path: str
@@ -81,8 +136,9 @@ class CacheEntry:
     package: str | None = None
     version: str | None = None
     filename: str | None = None
-    problem: str | None = None
+    problem: Problem | None = None
     busy: bool = False
+    mtime: float = 0.0
 
     # size, created and last_used are computed on each use rather than stored: every caller
     # reads them about once per entry, and three more slots and two floats per entry were
@@ -99,7 +155,7 @@ class CacheEntry:
     @property
     def created(self) -> float:
         """When pip wrote the entry: the earliest modification time of its files."""
-        return min((member.mtime for member in self.files), default=0.0)
+        return min((member.mtime for member in self.files), default=self.mtime)
 
     @property
     def last_used(self) -> float:
@@ -108,7 +164,7 @@ class CacheEntry:
         Only as good as the mount's atime updates (``relatime`` moves it at most once a day,
         ``noatime`` never), so on a ``noatime`` mount this is the time the entry was written.
         """
-        last = 0.0
+        last = 0.0 if self.files else self.mtime
         for member in self.files:
             used = member.atime if member.atime > member.mtime else member.mtime
             last = used if used > last else last

@@ -32,7 +32,7 @@ import msgpack
 import pipcachex
 from pipcachex.cache.attribute import Task, attribute
 from pipcachex.cache.identify import Identity
-from pipcachex.cache.model import Kind
+from pipcachex.cache.model import PROBLEM_CODES, Kind, Problem
 
 WORKER_MODULE = "pipcachex.cache.worker"
 MAX_WORKERS = 4
@@ -272,12 +272,14 @@ def serve() -> None:
 
 
 def _fields(identity: Identity) -> list[Any]:
+    problem = identity.problem
     return [
         identity.kind.value,
         identity.package,
         identity.version,
         identity.filename,
-        identity.problem,
+        None if problem is None else problem.code.value,
+        None if problem is None else problem.message,
     ]
 
 
@@ -289,5 +291,6 @@ def _identities(answer: Any, count: int) -> list[Identity]:
 
 
 def _identity(fields: Any) -> Identity:
-    kind, package, version, filename, problem = fields
+    kind, package, version, filename, code, message = fields
+    problem = None if code is None else Problem(PROBLEM_CODES[code], message)
     return Identity(_KINDS[kind], package, version, filename, problem)

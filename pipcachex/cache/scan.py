@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import re
 import stat
 import sys
 import time
@@ -25,8 +24,16 @@ from pipcachex.cache.attribute import attribute
 from pipcachex.cache.directory import PIP_STATE_NAMES, STALE_SECONDS
 from pipcachex.cache.fileio import open_directory_untouched, scandir_untouched
 from pipcachex.cache.identify import Identity
+from pipcachex.cache.layout import (
+    LOCK_NAME,
+    folder_prefix,
+    http_name_kind,
+    is_entry_name,
+    is_wheel_level,
+    unknown_entry,
+)
 from pipcachex.cache.memo import AttributionMemo, memo_directory, memo_key, stamp_of
-from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
+from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout, Problem, ProblemCode
 from pipcachex.cache.readahead import ReadAhead, Unread
 from pipcachex.cache.tally import CacheTally
 from pipcachex.cache.walkers import Part, WalkStart, spread_tally
@@ -37,11 +44,12 @@ _WALK_THREADS = 8
 _AHEAD = 16
 _COLD_LISTING = 150e-6
 """Seconds a directory listing takes beyond which the walk is waiting on the disk."""
-_ENTRY_NAME = re.compile(r"^[0-9a-f]{56}$")
-_ENTRY_NAME_LENGTH = 56
 _HTTP_LAYOUTS = {"http": Layout.HTTP, "http-v2": Layout.HTTP_V2}
 
 ProgressCallback = Callable[[int], None]
+_ORPHAN_BODY = Problem(ProblemCode.ORPHAN_BODY, "body without its metadata file")
+_ORPHAN_METADATA = Problem(ProblemCode.ORPHAN_METADATA, "metadata without its body file")
+_STALE_TEMP = Problem(ProblemCode.STALE_TEMP, "stale temporary file left by an interrupted write")
 
 
 @dataclass(frozen=True)
@@ -279,15 +287,16 @@ class _Walker:
                 yield from self._http_parts(item_path, _HTTP_LAYOUTS[name])
             elif name == "wheels" and is_dir:
                 files, dirs = self._listing(item_path)
-                if files:
-                    yield Part(item_path, Layout.WHEELS, depth=0)  # one odd entry: see _wheel_dirs
-                else:
-                    yield from (Part(sub, Layout.WHEELS, depth=1) for sub in dirs)
+                yield from self._litter(item_path, files, Layout.WHEELS)
+                for sub in dirs:
+                    if is_wheel_level(sub.rsplit("/", 1)[-1], 1):
+                        yield Part(sub, Layout.WHEELS, depth=1)
+                    else:
+                        yield from self._unknown(sub, Layout.WHEELS)
             elif name in PIP_STATE_NAMES:
-                for path, info in (
-                    self._files(item_path) if is_dir else [(item_path, os.lstat(item_path))]
-                ):
-                    yield CacheEntry(path, Kind.PIP_STATE, Layout.OTHER, (_cache_file(path, info),))
+                yield from self._pip_state(item_path, is_dir)
+            elif name == LOCK_NAME and not is_dir:
+                continue  # pipcachex's own lock file: not pip's, and never to be deleted
             else:
                 yield from self._unknown(item_path, Layout.OTHER)
 
@@ -375,6 +384,7 @@ class _Walker:
                 yield f"{folder}/{name}", info
 
     def _unknown(self, path: str, layout: Layout) -> Iterator[CacheEntry]:
+        """One ``unknown`` entry per file at or below ``path`` (a link is one, never followed)."""
         try:
             info = os.lstat(path)
         except FileNotFoundError:
@@ -383,16 +393,30 @@ class _Walker:
             pairs: Iterable[tuple[str, os.stat_result]] = self._files(path)
         else:
             pairs = [(path, info)]
-        for file_path, info in pairs:
-            kind = (
-                Kind.DAMAGED
-                if info.st_size == 0 and stat.S_ISREG(info.st_mode) and layout is not Layout.OTHER
-                else Kind.UNKNOWN
-            )
-            problem = "zero-byte file" if kind is Kind.DAMAGED else None
-            yield CacheEntry(
-                file_path, kind, layout, (_cache_file(file_path, info),), problem=problem
-            )
+        for file_path, file_info in pairs:
+            yield unknown_entry(file_path, file_info, layout)
+
+    def _litter(self, directory: str, files: Listing, layout: Layout) -> Iterator[CacheEntry]:
+        """The ``unknown`` entries of files lying where pip keeps only directories."""
+        for name, info in files:
+            yield unknown_entry(f"{directory}/{name}", info, layout)
+
+    def _pip_state(self, path: str, is_dir: bool) -> Iterator[CacheEntry]:
+        """pip's version-check state: ``selfcheck.json``, or ``selfcheck/<56 hex>`` files."""
+        if not is_dir:
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode):
+                yield CacheEntry(path, Kind.PIP_STATE, Layout.OTHER, (_cache_file(path, info),))
+            else:
+                yield unknown_entry(path, info, Layout.OTHER)
+            return
+        for file_path, info in self._files(path):
+            folder, name = os.path.split(file_path)
+            if folder == path and stat.S_ISREG(info.st_mode) and is_entry_name(name):
+                member = (_cache_file(file_path, info),)
+                yield CacheEntry(file_path, Kind.PIP_STATE, Layout.OTHER, member)
+            else:
+                yield unknown_entry(file_path, info, Layout.OTHER)
 
     def _temp(self, path: str, info: os.stat_result, layout: Layout) -> CacheEntry:
         files = (_cache_file(path, info),)
@@ -402,7 +426,7 @@ class _Walker:
                 Kind.DAMAGED,
                 layout,
                 files,
-                problem="stale temporary file left by an interrupted write",
+                problem=_STALE_TEMP,
             )
         return CacheEntry(path, Kind.UNKNOWN, layout, files, busy=True)
 
@@ -410,34 +434,29 @@ class _Walker:
         self, folders: Iterable[tuple[str, Listing]], layout: Layout
     ) -> Iterator[CacheEntry | Unread]:
         v2 = layout is Layout.HTTP_V2
-        is_entry_name = _ENTRY_NAME.match
+        layout_dir = f"{self.root}/{layout.value}"
         is_regular = stat.S_ISREG
         for folder, files in folders:
-            by_name = dict(files) if v2 else {}
-            last_entry = None  # names are sorted: an entry's body comes right after it
+            # Only names pip writes, where pip writes them (see ``layout``), are pip's.
+            prefix = folder_prefix(folder, layout_dir)
+            by_name = dict(files) if v2 and prefix is not None else {}
             for name, info in files:
                 path = f"{folder}/{name}"
-                if not is_regular(info.st_mode):
-                    yield CacheEntry(path, Kind.UNKNOWN, layout, (_cache_file(path, info),))
-                elif len(name) == _ENTRY_NAME_LENGTH and is_entry_name(name):
+                what = http_name_kind(prefix, name) if is_regular(info.st_mode) else None
+                if what == "entry":
                     body = by_name.get(name + ".body") if v2 else None
                     if body is not None and not is_regular(body.st_mode):
                         body = None  # a FIFO or device would block or lie: never open it
-                    last_entry = name
                     yield self._http_entry(path, name, info, layout, body)
-                elif name.endswith(".tmp"):
+                elif what == "temp":
                     yield self._temp(path, info, layout)
-                elif (
-                    v2
-                    and name.endswith(".body")
-                    and (name[:-5] == last_entry or is_entry_name(name[:-5]))
-                ):
+                elif what == "body" and v2:
                     if name[:-5] not in by_name:
-                        yield self._orphan(path, info, "body without its metadata file")
+                        yield self._orphan(path, info, _ORPHAN_BODY)
                 else:
-                    yield from self._unknown(path, layout)
+                    yield unknown_entry(path, info, layout)
 
-    def _orphan(self, path: str, info: os.stat_result, problem: str) -> CacheEntry:
+    def _orphan(self, path: str, info: os.stat_result, problem: Problem) -> CacheEntry:
         return CacheEntry(
             path, Kind.DAMAGED, Layout.HTTP_V2, (_cache_file(path, info),), problem=problem
         )
@@ -457,7 +476,7 @@ class _Walker:
             )
             files: tuple[CacheFile, ...] = (meta, body)
         elif layout is Layout.HTTP_V2:
-            return self._orphan(path, info, "metadata without its body file")
+            return self._orphan(path, info, _ORPHAN_METADATA)
         else:
             files = (meta,)
         key = memo_key(layout is Layout.HTTP_V2, name)
@@ -486,22 +505,50 @@ class _Walker:
         return _http_entry(unread.path, unread.layout, unread.files, identity)
 
     def _wheel_dirs(self, directory: str, depth: int) -> Iterator[CacheEntry]:
+        """The entries ``depth`` levels below ``wheels/``: built-wheel directories at 4."""
+        unreadable = len(self.unreadable)
         files, dirs = self._listing(directory)
-        if files or depth >= 4:
-            top = [_cache_file(f"{directory}/{name}", info) for name, info in files]
+        if depth >= 4:
+            if len(self.unreadable) > unreadable:
+                yield self._unreadable_directory(directory)
+                return
             found = [self._subdirectory(sub) for sub in dirs]
             subdirectories = [sub for sub in found if sub is not None]
-            yield from built_wheel_entries(directory, top, subdirectories, self.now)
+            mtime = 0.0 if files or dirs else self._mtime(directory)
+            yield from built_wheel_entries(directory, files, subdirectories, self.now, mtime)
             return
+        yield from self._litter(directory, files, Layout.WHEELS)
         for sub in dirs:
-            yield from self._wheel_dirs(sub, depth + 1)
+            if is_wheel_level(sub.rsplit("/", 1)[-1], depth + 1):
+                yield from self._wheel_dirs(sub, depth + 1)
+            else:
+                yield from self._unknown(sub, Layout.WHEELS)
+
+    def _unreadable_directory(self, directory: str) -> CacheEntry:
+        """A built-wheel directory that cannot be listed: unknown, never called damaged."""
+        problem = Problem(ProblemCode.UNREADABLE, "cannot be read: the directory cannot be listed")
+        return CacheEntry(
+            directory,
+            Kind.UNKNOWN,
+            Layout.WHEELS,
+            (),
+            problem=problem,
+            mtime=self._mtime(directory),
+        )
+
+    @staticmethod
+    def _mtime(directory: str) -> float:
+        try:
+            return os.lstat(directory).st_mtime
+        except OSError:
+            return 0.0
 
     def _subdirectory(self, path: str) -> Subdirectory | None:
         try:
-            mtime = os.stat(path).st_mtime
+            mtime = os.lstat(path).st_mtime
         except FileNotFoundError:
             return None  # removed while we looked
-        return Subdirectory(path, mtime, [_cache_file(p, info) for p, info in self._files(path)])
+        return Subdirectory(path, mtime, list(self._files(path)))
 
 
 def _listed_ahead(piece: Part | CacheEntry) -> TypeGuard[Part]:

@@ -1,62 +1,135 @@
-"""What a built-wheel directory under ``wheels/`` is: its entry, and what killed builds left.
+"""What a built-wheel directory under ``wheels/`` is: its entry, what killed builds left, litter.
 
 The scanner lists a directory and its subdirectories; the rules for what they hold live here.
-pip (>= 25.3) has the build backend write the wheel into a ``tmp*`` directory inside the
-wheel's directory and moves it out when done. A fresh one is a build under way: the whole
+pip reads a built-wheel directory's ``*.whl`` files whose names parse as wheel names (and, from
+22.2, its ``origin.json``); pip (>= 25.3) has the build backend write the wheel into a ``tmp*``
+directory inside it and moves it out when done. A fresh one is a build under way: the whole
 directory is busy, and nothing may delete it. An old one is what a killed build left; once a
 later build has put a good wheel beside it, it is damage of its own, so that removing it keeps
-the wheel.
+the wheel. Anything else in the directory (a ``.DS_Store``, a note, a symlink, a subdirectory
+pip never makes) is not pip's: an ``unknown`` entry of its own that changes nothing about the
+built wheel beside it.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from dataclasses import dataclass
 
 from pipcachex.cache.directory import STALE_SECONDS
 from pipcachex.cache.identify import parse_distribution_filename
-from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout
+from pipcachex.cache.layout import unknown_entry
+from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout, Problem, ProblemCode
 
-STALE_BUILD = "stale build directory left by an interrupted build"
+STALE_BUILD = Problem(ProblemCode.STALE_BUILD, "stale build directory left by an interrupted build")
+NO_WHEEL = Problem(ProblemCode.NO_WHEEL, "built-wheel directory holds no .whl file")
+ZERO_BYTE_WHEEL = Problem(ProblemCode.ZERO_BYTE_WHEEL, "zero-byte wheel file")
+ORIGIN = "origin.json"
+
+Listing = list[tuple[str, os.stat_result]]
 
 
 @dataclass(frozen=True, slots=True)
 class Subdirectory:
-    """A directory inside a built-wheel directory: its path, mtime and every file below it."""
+    """A directory inside a built-wheel directory: its path, mtime and every file below it.
+
+    ``files`` are (path, lstat) pairs, found without following a symlink.
+    """
 
     path: str
     mtime: float
-    files: list[CacheFile]
+    files: Listing
+
+
+def _member(path: str, info: os.stat_result) -> CacheFile:
+    return CacheFile(path, info.st_size, info.st_mtime, info.st_atime)
 
 
 def built_wheel_entries(
-    directory: str, top: list[CacheFile], subdirectories: list[Subdirectory], now: float
+    directory: str, files: Listing, subdirectories: list[Subdirectory], now: float, mtime: float
 ) -> list[CacheEntry]:
-    """The entries of the built-wheel ``directory``, whose own files are ``top``.
+    """The entries of the built-wheel ``directory``, whose own files are ``files`` (name, lstat).
 
-    One entry for the directory, then one per stale build directory beside a recognised wheel.
-    Without such a wheel, everything is the one entry.
+    The directory's entry first (none when it holds nothing of pip's but does hold litter),
+    then one per stale build directory beside a recognised wheel, then one ``unknown`` entry per
+    file that is not pip's. ``mtime`` is the directory's own, the age of an empty one.
     """
-    members = list(top)
-    leftovers: list[Subdirectory] = []
+    wheels: list[CacheFile] = []
+    others: list[CacheFile] = []
+    litter: list[CacheEntry] = []
+    for name, info in files:
+        path = f"{directory}/{name}"
+        if not stat.S_ISREG(info.st_mode):
+            litter.append(unknown_entry(path, info, Layout.WHEELS))
+        elif name.endswith(".whl") and parse_distribution_filename(name) is not None:
+            wheels.append(_member(path, info))
+        elif name == ORIGIN:
+            others.append(_member(path, info))
+        else:
+            litter.append(unknown_entry(path, info, Layout.WHEELS))
+    fresh: list[CacheFile] = []
+    stale: list[tuple[Subdirectory, list[CacheFile]]] = []
     busy = False
     for sub in subdirectories:
-        if sub.path.rsplit("/", 1)[-1].startswith("tmp"):
-            if now - sub.mtime <= STALE_SECONDS or any(
-                now - member.mtime <= STALE_SECONDS for member in sub.files
-            ):
-                busy = True
+        regular: list[CacheFile] = []
+        for path, info in sub.files:
+            if stat.S_ISREG(info.st_mode) and sub.path.rsplit("/", 1)[-1].startswith("tmp"):
+                regular.append(_member(path, info))
             else:
-                leftovers.append(sub)
-                continue
-        members += sub.files
-    entry = _entry(directory, members, len(top), busy)
-    if not leftovers:
-        return [entry]
-    if entry.kind is Kind.UNKNOWN or entry.filename is None:
-        for sub in leftovers:
-            members += sub.files
-        return [_entry(directory, members, len(top), busy)]
+                litter.append(unknown_entry(path, info, Layout.WHEELS))
+        if not sub.path.rsplit("/", 1)[-1].startswith("tmp"):
+            continue
+        if now - sub.mtime <= STALE_SECONDS or any(
+            now - member.mtime <= STALE_SECONDS for member in regular
+        ):
+            busy = True
+            fresh += regular
+        else:
+            stale.append((sub, regular))
+    own = _own_entry(directory, wheels, others, fresh, stale, busy, bool(litter), mtime)
+    return own + litter
+
+
+def _own_entry(
+    directory: str,
+    wheels: list[CacheFile],
+    others: list[CacheFile],
+    fresh: list[CacheFile],
+    stale: list[tuple[Subdirectory, list[CacheFile]]],
+    busy: bool,
+    has_litter: bool,
+    mtime: float,
+) -> list[CacheEntry]:
+    """The directory's own entry and its stale builds' (see ``built_wheel_entries``)."""
+    if not wheels:
+        files = tuple(others + fresh + [m for _, members in stale for m in members])
+        if busy:
+            return [CacheEntry(directory, Kind.UNKNOWN, Layout.WHEELS, files, busy=True)]
+        if not files and has_litter:
+            return []  # nothing of pip's: only the litter's own entries
+        return [
+            CacheEntry(directory, Kind.DAMAGED, Layout.WHEELS, files, problem=NO_WHEEL, mtime=mtime)
+        ]
+    wheels.sort(key=lambda m: m.mtime)
+    newest = wheels[-1].name
+    parsed = parse_distribution_filename(newest)
+    assert parsed is not None  # only wheels whose names parse are in ``wheels``
+    # Many entries name the same project and version: one string each, not one per entry.
+    package, version = sys.intern(parsed[0]), sys.intern(parsed[1])
+    problem = ZERO_BYTE_WHEEL if any(w.size == 0 for w in wheels) else None
+    entry = CacheEntry(
+        directory,
+        Kind.DAMAGED if problem else Kind.BUILT_WHEEL,
+        Layout.WHEELS,
+        tuple(wheels + others + fresh),
+        package,
+        version,
+        newest,
+        problem,
+        busy,
+    )
     return [
         entry,
         *(
@@ -64,42 +137,12 @@ def built_wheel_entries(
                 sub.path,
                 Kind.DAMAGED,
                 Layout.WHEELS,
-                tuple(sub.files),
-                entry.package,
-                entry.version,
+                tuple(members),
+                package,
+                version,
                 problem=STALE_BUILD,
+                mtime=sub.mtime,
             )
-            for sub in leftovers
+            for sub, members in stale
         ),
     ]
-
-
-def _entry(directory: str, members: list[CacheFile], top: int, busy: bool) -> CacheEntry:
-    """The directory's own entry; its wheels are among the first ``top`` members."""
-    wheels = sorted(
-        (m for m in members[:top] if m.path.endswith(".whl")),
-        key=lambda m: m.mtime,
-    )
-    files = tuple(members)
-    if not wheels:
-        if busy:
-            return CacheEntry(directory, Kind.UNKNOWN, Layout.WHEELS, files, busy=True)
-        empty = "built-wheel directory holds no .whl file"
-        return CacheEntry(directory, Kind.DAMAGED, Layout.WHEELS, files, problem=empty)
-    newest = wheels[-1].name
-    parsed = parse_distribution_filename(newest)
-    if parsed is None:
-        return CacheEntry(directory, Kind.UNKNOWN, Layout.WHEELS, files, filename=newest, busy=busy)
-    problem = "zero-byte wheel file" if any(w.size == 0 for w in wheels) else None
-    return CacheEntry(
-        directory,
-        Kind.DAMAGED if problem else Kind.BUILT_WHEEL,
-        Layout.WHEELS,
-        files,
-        # Many entries name the same project and version: one string each, not one per entry.
-        sys.intern(parsed[0]),
-        sys.intern(parsed[1]),
-        newest,
-        problem,
-        busy,
-    )

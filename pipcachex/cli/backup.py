@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from pipcachex.archive import Compression
 from pipcachex.cli.common import (
     Common,
     confirm_destructive,
@@ -17,12 +16,15 @@ from pipcachex.cli.common import (
     with_common_options,
 )
 from pipcachex.cli.options import (
+    COMPRESSION_CHOICES,
     DryRunOption,
     KindOption,
     LargerThanOption,
     OlderThanOption,
     SpecsArgument,
     YesOption,
+    choice,
+    completer,
 )
 from pipcachex.errors import EXIT_FAILURE, EXIT_OK
 
@@ -47,23 +49,29 @@ def backup_command(
         ),
     ] = None,
     compression: Annotated[
-        Optional[Compression],  # noqa: UP045
+        Optional[str],  # noqa: UP045
         typer.Option(
             "--compression",
+            metavar="|".join(COMPRESSION_CHOICES),
             help="Compression of the tar archive. Default: none (wheels are compressed already), "
             "or what the --to file name's suffix says.",
             show_default=False,
+            autocompletion=completer(COMPRESSION_CHOICES),
         ),
     ] = None,
     *,
     common: Common,
 ) -> int:
     """Write the selected entries (default: the whole cache) into one verified archive."""
+    from pipcachex.archive import Compression
     from pipcachex.backup import backup_entries
     from pipcachex.cache import scan_cache
     from pipcachex.render.backup import render_backup
 
     output = common.output
+    packing = None
+    if compression is not None:
+        packing = Compression(choice("--compression", compression, COMPRESSION_CHOICES))
     selected = selection(specs, kind, older_than, larger_than)
     target = common.target()
     with output.progress("Scanning cache") as bar:
@@ -75,7 +83,7 @@ def backup_command(
             target.root,
             entries,
             to,
-            compression=compression,
+            compression=packing,
             pip_version=pip_version(target),
             on_progress=bar.update,
         )
@@ -83,7 +91,7 @@ def backup_command(
     return EXIT_OK
 
 
-@with_common_options()
+@with_common_options(formats=("human", "plain", "tsv", "csv", "abspath", "json"))
 def backups_command(
     directory: Annotated[
         Optional[Path],  # noqa: UP045

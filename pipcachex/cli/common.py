@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,16 +19,24 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from pipcachex.cli.options import (
+    KIND_CHOICES,
     CacheDirOption,
     JsonOption,
     PythonOption,
     QuietOption,
     VerboseOption,
+    choice,
+    format_option,
 )
-from pipcachex.errors import Aborted, ConfirmationRefused, PipcachexError, PipError
+from pipcachex.errors import (
+    EXIT_FAILURE,
+    Aborted,
+    ConfirmationRefused,
+    PipcachexError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
-    from pipcachex.cache import Kind
     from pipcachex.render.output import Output
     from pipcachex.selection import Selection
     from pipcachex.target import CacheTarget
@@ -43,7 +51,13 @@ class Common:
     json_mode: bool
     quiet: bool
     verbose: bool
+    output_format: str | None = None
+    formats: Sequence[str] = ()
     _output: Output | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.output_format == "json":
+            self.json_mode = True
 
     @property
     def output(self) -> Output:
@@ -51,8 +65,22 @@ class Common:
         if self._output is None:
             from pipcachex.render.output import Output
 
-            self._output = Output(json_mode=self.json_mode, quiet=self.quiet, verbose=self.verbose)
+            asked = self.output_format if self.output_format in self.formats else "human"
+            self._output = Output(
+                json_mode=self.json_mode,
+                quiet=self.quiet,
+                verbose=self.verbose,
+                output_format="json" if self.json_mode else asked or "human",
+            )
         return self._output
+
+    def check_format(self) -> None:
+        """Refuse a --format value the command does not write, or one --json contradicts."""
+        if self.output_format is None:
+            return
+        choice("--format", self.output_format, self.formats)
+        if self.json_mode and self.output_format != "json":
+            raise UsageError(f"--json contradicts --format {self.output_format}: give one of them")
 
     def target(self, *, may_be_new: bool = False) -> CacheTarget:
         """The cache these options name (``--cache-dir``, or what ``--python``'s pip says)."""
@@ -75,12 +103,13 @@ _CACHE_PARAMETERS = ("cache_dir", "python")
 
 
 def with_common_options(
-    *, cache: bool = True
+    *, cache: bool = True, formats: Sequence[str] = ()
 ) -> Callable[[Callable[..., int]], Callable[..., None]]:
     """Give a command the common options and run it with pipcachex's error handling.
 
     The decorated function takes its own parameters plus ``common: Common`` and returns its
-    exit code. With ``cache=False`` the command does not get ``--cache-dir`` and ``--python``.
+    exit code. With ``cache=False`` the command does not get ``--cache-dir`` and ``--python``;
+    with ``formats`` it gets ``--format`` taking those values (``--json`` is ``--format json``).
     """
 
     def decorate(command: Callable[..., int]) -> Callable[..., None]:
@@ -88,15 +117,18 @@ def with_common_options(
         if "common" not in own.parameters:
             raise TypeError(f"{command.__name__} must take a `common: Common` parameter")
         names = [n for n in _COMMON_PARAMETERS if cache or n not in _CACHE_PARAMETERS]
+        if formats:
+            names.insert(names.index("json_mode"), "output_format")
         parameters = [p for p in own.parameters.values() if p.name != "common"]
         parameters += [
             inspect.Parameter(
                 name,
                 inspect.Parameter.KEYWORD_ONLY,
-                annotation=_COMMON_PARAMETERS[name][0],
-                default=_COMMON_PARAMETERS[name][1],
+                annotation=format_option(formats) if name == "output_format" else annotation,
+                default=default,
             )
             for name in names
+            for annotation, default in [_COMMON_PARAMETERS.get(name, (None, None))]
         ]
 
         @functools.wraps(command)
@@ -108,8 +140,15 @@ def with_common_options(
                 json_mode=values["json_mode"],
                 quiet=values["quiet"],
                 verbose=values["verbose"],
+                output_format=values.get("output_format"),
+                formats=formats,
             )
-            run(common, lambda: command(**kwargs, common=common))
+
+            def body() -> int:
+                common.check_format()
+                return command(**kwargs, common=common)
+
+            run(common, body)
 
         # Typer reads the parameters from the signature and resolves annotations through
         # ``__annotations__``: both must describe the wrapper, not the decorated function.
@@ -123,21 +162,63 @@ def with_common_options(
 
 
 def run(common: Common, body: Callable[[], int]) -> None:
-    """Run a command body; turn pipcachex errors into one message and their exit code."""
+    """Run a command body; turn every error into one message and its exit code.
+
+    What went on behind an error (a child pip's stderr, a traceback) is shown with -v only.
+    """
     output = common.output
     try:
         code = body()
     except PipcachexError as exc:
-        output.error(exc.message)
-        if (isinstance(exc, PipError) and exc.details) or (exc.details and output.verbose):
-            output.err.print(exc.details, markup=False, style="dim")
-        if common.json_mode:
-            output.emit_json({"error": {"message": exc.message, "exit_code": exc.exit_code}})
-        code = exc.exit_code
+        code = _report(common, exc.message, exc.exit_code, exc.details)
     except KeyboardInterrupt:
         output.error("interrupted")
         code = 130
+    except typer.Exit:
+        raise
+    except BrokenPipeError:
+        # The reader went away (`pipcachex list | head`): stop quietly, as other tools do.
+        _silence_stdout()
+        code = EXIT_FAILURE
+    except typer.Abort:  # end of input at a question: no answer, so nothing was done
+        code = _report(common, "aborted: nothing was changed", EXIT_FAILURE, None)
+    except OSError as exc:
+        # An operating-system failure nothing below foresaw (a disk error, a vanished mount).
+        where = f": {exc.filename}" if exc.filename else ""
+        code = _report(common, f"{exc.strerror or exc}{where}", EXIT_FAILURE, _traceback())
+    except Exception as exc:
+        message = f"unexpected {type(exc).__name__}: {exc} (a bug in pipcachex; -v shows where)"
+        code = _report(common, message, EXIT_FAILURE, _traceback())
     raise typer.Exit(code)
+
+
+def _report(common: Common, message: str, exit_code: int, details: str | None) -> int:
+    output = common.output
+    output.error(message)
+    if details and output.verbose:
+        output.err.print(details, markup=False, style="dim")
+    if common.json_mode:
+        output.emit_json({"error": {"message": message, "exit_code": exit_code}})
+    return exit_code
+
+
+def _silence_stdout() -> None:
+    import os
+
+    # Python flushes stdout at exit; pointed at the closed pipe, that would fail once more.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is no real file (a test runner's buffer): nothing will flush to a pipe
+    finally:
+        os.close(devnull)
+
+
+def _traceback() -> str:
+    import traceback
+
+    return traceback.format_exc().rstrip()
 
 
 def confirm_destructive(yes: bool, question: str) -> None:
@@ -155,17 +236,18 @@ def confirm_destructive(yes: bool, question: str) -> None:
 
 def selection(
     specs: list[str] | None,
-    kinds: list[Kind] | None,
+    kinds: list[str] | None,
     older_than: str | None,
     larger_than: str | None,
 ) -> Selection:
     """The selectors list, purge and backup share, parsed (bad values are usage errors)."""
+    from pipcachex.cache import Kind
     from pipcachex.selection import build_selection
     from pipcachex.units import parse_age, parse_size
 
     return build_selection(
         specs or [],
-        kinds or [],
+        [Kind(choice("--kind", k, KIND_CHOICES)) for k in kinds or []],
         parse_age(older_than).timestamp() if older_than else None,
         parse_size(larger_than) if larger_than else None,
     )

@@ -12,9 +12,16 @@ from pipcachex.cli.common import (
     warn_if_reads_leave_no_trace,
     with_common_options,
 )
-from pipcachex.cli.options import KindOption, LargerThanOption, OlderThanOption, SpecsArgument
+from pipcachex.cli.options import (
+    SORT_CHOICES,
+    KindOption,
+    LargerThanOption,
+    OlderThanOption,
+    SpecsArgument,
+    choice,
+    completer,
+)
 from pipcachex.errors import EXIT_OK
-from pipcachex.listing import SortKey
 
 
 @with_common_options()
@@ -29,15 +36,21 @@ def dir_command(*, common: Common) -> int:
     return EXIT_OK
 
 
-@with_common_options()
+@with_common_options(formats=("human", "plain", "tsv", "csv", "abspath", "json"))
 def list_command(
     specs: SpecsArgument = None,
     kind: KindOption = None,
     older_than: OlderThanOption = None,
     larger_than: LargerThanOption = None,
     sort: Annotated[
-        SortKey, typer.Option("--sort", help="Order rows by name, size (largest first) or age.")
-    ] = SortKey.NAME,
+        str,
+        typer.Option(
+            "--sort",
+            metavar="|".join(SORT_CHOICES),
+            help="Order rows by name, size (largest first) or age.",
+            autocompletion=completer(SORT_CHOICES),
+        ),
+    ] = "name",
     packages: Annotated[
         bool, typer.Option("--packages", help="One row per project instead of one per entry.")
     ] = False,
@@ -46,21 +59,22 @@ def list_command(
 ) -> int:
     """List every cache entry (HTTP downloads, index pages, built wheels) with its project."""
     from pipcachex.cache import scan_cache
-    from pipcachex.listing import list_entries
+    from pipcachex.listing import SortKey, list_entries
     from pipcachex.render.listing import render_list
 
     output = common.output
+    order = SortKey(choice("--sort", sort, SORT_CHOICES))
     selected = selection(specs, kind, older_than, larger_than)
     target = common.target()
     warn_if_reads_leave_no_trace(output, target, older_than)
     with output.progress("Scanning cache") as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)
-    render_list(output, list_entries(scan, selected, sort, packages))
+    render_list(output, list_entries(scan, selected, order, packages))
     return EXIT_OK
 
 
-@with_common_options()
+@with_common_options(formats=("human", "plain", "tsv", "csv", "json"))
 def info_command(*, common: Common) -> int:
     """Summarise the cache: size by kind and layout, damaged entries, largest projects."""
     from pipcachex.cache import CacheWalk

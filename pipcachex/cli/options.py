@@ -1,13 +1,55 @@
-"""The options the commands share, declared once so every command spells them the same way."""
+"""The options the commands share, declared once so every command spells them the same way.
+
+Options with a fixed set of values take a string, checked by ``choice`` when the command runs:
+the error then reads like every other bad value (one line, the valid ones named), and the
+values are spelled out here so that parsing the command line imports none of the services
+that define them (a unit test keeps the two in step).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from pipcachex.cache import Kind
+from pipcachex.errors import UsageError
+
+#: The values of ``pipcachex.cache.Kind``.
+KIND_CHOICES = (
+    "distribution",
+    "index-page",
+    "metadata",
+    "redirect",
+    "built-wheel",
+    "pip-state",
+    "damaged",
+    "unknown",
+)
+#: The values of ``pipcachex.listing.SortKey``.
+SORT_CHOICES = ("name", "size", "age")
+#: The values of ``pipcachex.archive.Compression``.
+COMPRESSION_CHOICES = ("none", "gz", "xz")
+
+
+def choice(option: str, value: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``; otherwise a usage error naming the valid ones."""
+    if value not in choices:
+        raise UsageError(
+            f"invalid value for {option}: {value!r} (choose from {', '.join(choices)})"
+        )
+    return value
+
+
+def completer(choices: Sequence[str]) -> Callable[[str], list[str]]:
+    """Shell completion of an option's values: those starting with what was typed."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [c for c in choices if c.startswith(incomplete)]
+
+    return complete
+
 
 CacheDirOption = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional at runtime on Python 3.10
@@ -28,8 +70,33 @@ PythonOption = Annotated[
     ),
 ]
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document (schema 1) on stdout.")
+    bool,
+    typer.Option("--json", help="Print one JSON document (schema 1) on stdout: --format json."),
 ]
+
+
+def format_option(formats: Sequence[str]) -> Any:
+    """The ``--format`` option of a command that writes rows in ``formats``."""
+    text = (
+        "How to write the output: human (the default) is a table on a terminal and plain "
+        "otherwise; "
+        + ", ".join(f for f in formats if f in ("plain", "tsv", "csv"))
+        + " cut nothing"
+    )
+    if "abspath" in formats:
+        text += "; abspath is one path a line"
+    return Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help=text + ".",
+            show_default=False,
+            autocompletion=completer(formats),
+        ),
+    ]
+
+
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
 VerboseOption = Annotated[
     bool,
@@ -40,12 +107,13 @@ VerboseOption = Annotated[
     ),
 ]
 KindOption = Annotated[
-    Optional[list[Kind]],  # noqa: UP045
+    Optional[list[str]],  # noqa: UP045
     typer.Option(
         "--kind",
         metavar="KIND",
-        help="Only entries of this kind (repeatable): " + ", ".join(k.value for k in Kind) + ".",
+        help="Only entries of this kind (repeatable): " + ", ".join(KIND_CHOICES) + ".",
         show_default=False,
+        autocompletion=completer(KIND_CHOICES),
     ),
 ]
 OlderThanOption = Annotated[

@@ -66,6 +66,7 @@ def purge_command(
     from pipcachex.check import check_after_purge
     from pipcachex.purge import execute_purge, plan_purge, preview_purge
     from pipcachex.render.purge import render_purge_plan, render_purge_result
+    from pipcachex.render.words import count_noun
     from pipcachex.units import format_size, parse_size
 
     output = common.output
@@ -80,7 +81,7 @@ def purge_command(
     if dry_run or not plan.remove:
         render_purge_result(output, preview_purge(plan) if dry_run else execute_purge(plan))
         return EXIT_OK
-    question = f"Remove {len(plan.remove)} entries ({format_size(plan.freed_bytes)})?"
+    question = f"Remove {count_noun(len(plan.remove), 'entry')} ({format_size(plan.freed_bytes)})?"
     confirm_destructive(yes, question)
     archive = None
     if backup:

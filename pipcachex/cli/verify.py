@@ -28,6 +28,7 @@ def verify_command(
     """Find damaged cache entries and say what is wrong; exit 1 if any (fixed: 0)."""
     from pipcachex.cache import scan_cache
     from pipcachex.render.verify import render_verify
+    from pipcachex.render.words import count_noun
     from pipcachex.verify import fix_problems, verify_scan
 
     output = common.output
@@ -37,14 +38,16 @@ def verify_command(
     output.details(scan.worker_trouble)
     with output.progress("Verifying entries", total=len(scan.entries)) as bar:
         result = verify_scan(scan, deep=deep, on_progress=bar.update)
-    fixing = fix and not dry_run and bool(result.problems)
+    fixing = fix and not dry_run and bool(result.damaged)
     if fixing:
         if not common.json_mode:
             render_verify(output, result, fixing=False)
         confirm_destructive(
-            yes, f"Remove {len(result.problems)} damaged entries from {result.cache_dir}?"
+            yes,
+            f"Remove {count_noun(len(result.damaged), 'damaged entry', 'damaged entries')} "
+            f"from {result.cache_dir}?",
         )
-        with output.progress("Removing entries", total=len(result.problems)) as bar:
+        with output.progress("Removing entries", total=len(result.damaged)) as bar:
             result = fix_problems(result, on_progress=bar.update)
     # The rows were shown before the question: afterwards only what could not be fixed.
     render_verify(output, result, fixing=fixing, table=not fixing)

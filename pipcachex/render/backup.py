@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
-
 from pipcachex.archive import Manifest
-from pipcachex.backup import BackupList, BackupResult
+from pipcachex.backup import BackupInfo, BackupList, BackupResult
 from pipcachex.render.output import Output
+from pipcachex.render.rows import Column, write_lines, write_records, write_table
 from pipcachex.render.tables import (
     entry_json,
 )
+from pipcachex.render.words import count_noun
 from pipcachex.restore import RestorePlan, RestoreResult
 from pipcachex.units import format_size
 
@@ -72,24 +72,58 @@ def render_backups(output: Output, listing: BackupList) -> None:
             }
         )
         return
-    if listing.backups:
-        table = Table(show_edge=False, header_style="bold")
-        for name in ("File", "Created", "Size", "Entries"):
-            table.add_column(
-                name, justify="right" if name in ("Size", "Entries") else "left", no_wrap=True
-            )
-        table.add_column("Source / problem", overflow="fold")
-        for b in listing.backups:
-            m = b.manifest
-            table.add_row(
-                b.path.name,
-                m.created if m else "-",
-                format_size(b.size),
-                str(m.entries) if m else "-",
-                m.source_cache_dir if m else f"unreadable: {b.problem}",
-            )
-        output.out.print(table)
-    output.info(f"{len(listing.backups)} backups in {listing.directory}")
+    backups = listing.backups
+    if output.row_format == "abspath":
+        write_lines(output, (str(b.path) for b in backups))
+    elif output.row_format in ("tsv", "csv"):
+        write_records(output, BACKUP_FIELDS, (_backup_record(b) for b in backups))
+    else:
+        write_table(output, BACKUP_COLUMNS, lambda: (_backup_cells(b) for b in backups))
+    output.info(f"{count_noun(len(listing.backups), 'backup')} in {listing.directory}")
+
+
+BACKUP_COLUMNS = (
+    Column("File"),
+    Column("Created"),
+    Column("Size", right=True),
+    Column("Entries", right=True),
+    Column("Source / problem", flexible=True),
+)
+BACKUP_FIELDS = (
+    "path",
+    "created",
+    "archive_size",
+    "entries",
+    "files",
+    "size",
+    "source_cache_dir",
+    "problem",
+)
+
+
+def _backup_cells(backup: BackupInfo) -> tuple[str, ...]:
+    m = backup.manifest
+    return (
+        backup.path.name,
+        m.created if m else "-",
+        format_size(backup.size),
+        str(m.entries) if m else "-",
+        m.source_cache_dir if m else f"unreadable: {backup.problem}",
+    )
+
+
+def _backup_record(backup: BackupInfo) -> tuple[object, ...]:
+    m = backup.manifest
+    return (
+        str(backup.path),
+        m.created if m else None,
+        backup.size,
+        m.entries if m else None,
+        m.file_count if m else None,
+        m.size if m else None,
+        m.source_cache_dir if m else None,
+        backup.problem,
+    )
 
 
 def render_restore_plan(output: Output, plan: RestorePlan) -> None:

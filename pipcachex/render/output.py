@@ -18,15 +18,34 @@ SCHEMA_VERSION = 1
 
 @dataclass
 class Output:
-    """Where and how a command speaks: JSON or tables, and how much to say on stderr."""
+    """Where and how a command speaks: JSON or tables, and how much to say on stderr.
+
+    ``output_format`` is what ``--format`` asked for (``json`` whenever ``json_mode``);
+    ``row_format`` is what to write, ``human`` becoming ``plain`` when stdout is no terminal.
+    """
 
     json_mode: bool = False
     quiet: bool = False
     verbose: bool = False
+    output_format: str = "human"
     out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
     err: Console = field(
         default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False)
     )
+
+    @property
+    def row_format(self) -> str:
+        """The format rows are written in: ``--format``, with ``human`` only on a terminal."""
+        if self.json_mode:
+            return "json"
+        if self.output_format == "human" and not self.out.is_terminal:
+            return "plain"
+        return self.output_format
+
+    @property
+    def human(self) -> bool:
+        """Whether output is for a person at a terminal (tables may be drawn and cut)."""
+        return self.row_format == "human"
 
     def emit_json(self, document: Mapping[str, Any]) -> None:
         """Print one JSON document with the schema version on stdout.
@@ -72,9 +91,11 @@ class Output:
                 self.err.print(line, markup=False, style="dim")
 
     def show_command(self, command: Sequence[str]) -> None:
-        """With --verbose, show each pip command before it runs."""
+        """With --verbose, show each pip command before it runs, quoted for pasting in a shell."""
         if self.verbose:
-            self.err.print("$ " + " ".join(command), markup=False, style="dim")
+            from pipcachex.pip_runner import format_command
+
+            self.err.print("$ " + format_command(command), markup=False, style="dim")
 
     @contextmanager
     def progress(self, description: str, total: int | None = None) -> Iterator[ProgressHandle]:

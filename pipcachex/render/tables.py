@@ -9,7 +9,10 @@ from rich.table import Table
 
 from pipcachex.cache import CacheEntry, Kind
 from pipcachex.listing import PackageSummary, Totals
+from pipcachex.render.words import count_noun
 from pipcachex.units import format_age, format_size, iso_utc
+
+__all__ = ["count_noun", "entries_table", "entry_json", "package_json", "packages_table"]
 
 
 def entry_json(entry: CacheEntry) -> dict[str, Any]:
@@ -25,7 +28,8 @@ def entry_json(entry: CacheEntry) -> dict[str, Any]:
         "last_used": iso_utc(entry.last_used),
         "path": str(entry.path),
         "paths": [str(p) for p in entry.paths],
-        "problem": entry.problem,
+        "problem": None if entry.problem is None else entry.problem.message,
+        "problem_code": None if entry.problem is None else entry.problem.code.value,
         "busy": entry.busy,
     }
 
@@ -69,7 +73,9 @@ def entries_table(entries: Sequence[CacheEntry], now: float, title: str | None =
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for e in entries:
-        detail = e.problem or e.filename or _DESCRIPTIONS.get(e.kind) or e.name
+        detail = (
+            (e.problem and e.problem.message) or e.filename or _DESCRIPTIONS.get(e.kind) or e.name
+        )
         table.add_row(
             e.package or "-",
             e.version or "-",
@@ -113,8 +119,3 @@ def packages_table(rows: Sequence[PackageSummary], now: float, limit: int | None
             format_age(max(r.newest_use for r in rest), now=now) + " ago",
         )
     return table
-
-
-def count_noun(number: int, one: str, many: str) -> str:
-    """``1 entry`` / ``3 entries``."""
-    return f"{number} {one if number == 1 else many}"

@@ -7,19 +7,18 @@ from typing import Any
 from rich.table import Table
 
 from pipcachex.render.output import Output
-from pipcachex.render.tables import (
-    entry_json,
-)
+from pipcachex.render.tables import entry_json
 from pipcachex.units import format_size
-from pipcachex.verify import Problem, VerifyResult
+from pipcachex.verify import Found, VerifyResult
 
 
-def problem_json(problem: Problem) -> dict[str, Any]:
-    """The JSON form of one damaged entry found by ``verify``."""
+def problem_json(problem: Found) -> dict[str, Any]:
+    """The JSON form of one entry ``verify`` reports (damaged, or unreadable)."""
     return {
         "path": str(problem.path),
         "entry": entry_json(problem.entry),
-        "problem": problem.problem,
+        "problem": problem.problem.message,
+        "code": problem.problem.code.value,
         "fixed": bool(problem.fixed),
         "fix_error": problem.fix_error,
     }
@@ -31,6 +30,7 @@ def render_verify(
     """Show what ``verify`` found and, when ``fixing``, what it removed.
 
     ``table=False`` leaves out the rows that were fixed (they were shown before the question).
+    With ``--quiet`` no table is shown: only what a fix could not remove, as errors.
     """
     if output.json_mode:
         output.emit_json(
@@ -44,6 +44,11 @@ def render_verify(
             }
         )
         return
+    if output.quiet:
+        for p in result.damaged if fixing else ():
+            if not p.fixed:
+                output.error(f"could not remove {p.path}: {p.fix_error}")
+        return
     rows = [p for p in result.problems if table or not p.fixed]
     if rows:
         grid = Table(show_edge=False, header_style="bold")
@@ -52,16 +57,27 @@ def render_verify(
         for p in rows:
             fixed = ("yes" if p.fixed else f"no: {p.fix_error}",) if fixing else ()
             grid.add_row(
-                p.entry.package or "-", p.entry.layout.value, p.problem, str(p.path), *fixed
+                p.entry.package or "-",
+                p.entry.layout.value,
+                p.problem.message,
+                str(p.path),
+                *fixed,
             )
         output.out.print(grid)
     for problem in result.unreadable:
         output.warn(f"could not read {problem}")
-    found = len(result.problems)
-    summary = f"checked {result.checked_entries} entries: {found} damaged"
-    if fixing and found:
-        done = sum(1 for p in result.problems if p.fixed)
+    output.info(_summary(result, fixing))
+
+
+def _summary(result: VerifyResult, fixing: bool) -> str:
+    damaged = len(result.damaged)
+    summary = f"checked {result.checked_entries} entries: {damaged} damaged"
+    if fixing and damaged:
+        done = sum(1 for p in result.damaged if p.fixed)
         summary += f", {done} removed ({format_size(result.freed_bytes)} freed)"
-    elif found:
+    elif damaged:
         summary += " (pipcachex verify --fix removes them; pip fetches them again)"
-    output.info(summary)
+    unreadable = len(result.unreadable_entries)
+    if unreadable:
+        summary += f"; {unreadable} could not be read (left alone)"
+    return summary
