@@ -3,7 +3,8 @@ found alive: sizes with ``i`` and no prefix, UTC stamps, the edges between age u
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -85,3 +86,27 @@ def test_iso_utc_is_utc_to_the_second(timestamp: float, text: str) -> None:
 )
 def test_format_age_at_the_edges_of_each_unit(seconds: float, text: str) -> None:
     assert format_age(1_000_000 - seconds, now=1_000_000) == text
+
+
+def test_the_default_option_names_are_the_options_that_take_the_values() -> None:
+    with pytest.raises(UsageError, match="--larger-than: 'x'"):
+        parse_size("x")
+    with pytest.raises(UsageError, match="--older-than: 'x'"):
+        parse_age("x")
+
+
+@pytest.mark.skipif(not hasattr(time, "tzset"), reason="needs time.tzset (POSIX)")
+def test_dates_are_utc_whatever_the_local_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A date with no zone is UTC, and so is the result, on a machine far from UTC too."""
+    monkeypatch.setenv("TZ", "IST-5:30")  # POSIX form: 5:30 east of UTC, no zone files needed
+    time.tzset()
+    try:
+        assert parse_age("2026-01-31T12:00", now=NOW) == datetime(
+            2026, 1, 31, 12, 0, tzinfo=timezone.utc
+        )
+        assert parse_age("2026-01-31T12:00", now=NOW).utcoffset() == timedelta(0)
+        assert iso_utc(0) == "1970-01-01T00:00:00Z"
+        assert parse_age("1d") <= datetime.now(timezone.utc)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
