@@ -16,6 +16,7 @@ environment.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -151,3 +152,18 @@ def _replaces_open_files() -> bool:
         with suppress(OSError):
             os.rmdir(directory)
     return True
+
+
+def disk_usage(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """``(free, total)`` bytes of the file system ``path`` is on; None where it cannot be told.
+
+    ``shutil.disk_usage`` is portable, but on POSIX systems it is built on ``os.statvfs``:
+    where that is missing (or switched off) the answer is "unknown", never an exception.
+    """
+    if os.name != "nt" and not current().statvfs:
+        return None
+    try:
+        usage = shutil.disk_usage(path)
+    except OSError:
+        return None
+    return usage.free, usage.total

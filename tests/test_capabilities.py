@@ -215,6 +215,16 @@ def test_without_statvfs_nothing_calls_it(
     assert lastuse.last_used(tmp_path).policy in lastuse.MEANINGS
     result = invoke(["purge", "--older-than", "1d", "--dry-run", "--cache-dir", str(tmp_path)])
     assert result.exit_code == 0, result.stderr
+    # Free space is "unknown" (restore's space check and doctor's finding then step aside).
+    assert capabilities.disk_usage(tmp_path) is None
+
+
+def test_free_space_is_told_where_the_system_can(tmp_path: Path) -> None:
+    usage = capabilities.disk_usage(tmp_path)
+    assert usage is not None
+    free, total = usage
+    assert 0 < free <= total
+    assert capabilities.disk_usage(tmp_path / "missing") is None
 
 
 def test_without_fsync_of_directories_writes_are_still_atomic(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import shutil
 import stat
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from pipcachex import capabilities
 from pipcachex.atomic import fsync_directory, replace
 from pipcachex.backup.catalog import ArchiveRef
 from pipcachex.backup.directories import Directories, Obstacles
@@ -233,10 +233,10 @@ def check_space(plan: RestorePlan) -> None:
     where = plan.root
     while not where.exists() and where.parent != where:
         where = where.parent
-    try:
-        free = shutil.disk_usage(where).free
-    except OSError:
+    usage = capabilities.disk_usage(where)
+    if usage is None:
         return  # cannot tell: the writes themselves will say
+    free = usage[0]
     freed = sum(e.size for e in plan.remove)
     if free + freed < needed:
         raise RestoreError(

@@ -9,11 +9,11 @@ checks then say nothing about it rather than guess.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipcachex import capabilities
 from pipcachex.cache.fileio import reads_are_recorded, scandir_untouched
 
 MOUNTINFO = Path("/proc/self/mountinfo")
@@ -131,11 +131,10 @@ def read_mounts() -> tuple[Mount, ...]:
 def filesystem_facts(root: Path) -> FilesystemFacts:
     """The mount, atime behaviour and free space of the file system ``root`` is on."""
     mount = mount_of(os.path.realpath(root), read_mounts())
-    try:
-        usage = shutil.disk_usage(root)
-    except OSError:
+    usage = capabilities.disk_usage(root)
+    if usage is None:
         return FilesystemFacts(mount, reads_are_recorded(root), None, None)
-    return FilesystemFacts(mount, reads_are_recorded(root), usage.free, usage.total)
+    return FilesystemFacts(mount, reads_are_recorded(root), *usage)
 
 
 def pip_accepts(path: str) -> bool:
