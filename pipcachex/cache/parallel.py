@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -159,14 +160,22 @@ class Workers:
         pids = ", ".join(str(pid) for pid in self.processes)
         return f"a worker process (pid {pids})" if pids else "a worker process"
 
-    def _lost(self) -> str:
-        """Which worker died, and how (the pool ends the others with SIGTERM)."""
-        for pid, process in self.processes.items():
-            process.join(1)
-            code = process.exitcode
-            if code is not None and code not in (0, -signal.SIGTERM):
-                return f"a worker process (pid {pid}) stopped with exit code {code}"
-        return f"{self._who()} stopped abruptly"
+    def _lost(self, wait: float = 5.0) -> str:
+        """Which worker died, and how (the pool ends the others with SIGTERM).
+
+        The pool's own thread reaps the workers while this one asks: a process it is reaping
+        can show no exit code for a moment, so the codes are read again until every worker
+        has one or ``wait`` seconds have passed.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            codes = {pid: process.exitcode for pid, process in self.processes.items()}
+            for pid, code in codes.items():
+                if code is not None and code not in (0, -signal.SIGTERM):
+                    return f"a worker process (pid {pid}) stopped with exit code {code}"
+            if None not in codes.values() or time.monotonic() >= deadline:
+                return f"{self._who()} stopped abruptly"
+            time.sleep(0.02)
 
 
 def _start_worker(errors: str) -> None:
