@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,9 +93,15 @@ def last_used(path: Path) -> LastUsed:
     return found or LastUsed("unknown")
 
 
-def older_than_warning(root: Path) -> str | None:
-    """What ``--older-than`` should warn of for a cache at ``root`` (None: nothing)."""
+def last_used_warning(root: Path, options: Sequence[str]) -> str | None:
+    """What selecting by last use (``options``, e.g. ``--older-than``) should warn of at ``root``.
+
+    None when reads are recorded, so "last used" means what it says (or no option was given).
+    """
+    if not options:
+        return None
     found = last_used(root)
+    names = " and ".join(options)
     if found.policy == "noatime":
         where = "a noatime mount"
     elif found.records_reads is False:
@@ -103,19 +109,18 @@ def older_than_warning(root: Path) -> str | None:
     elif found.policy == "apfs":
         return (
             f"on APFS ({root}) a read moves a file's last use only when it is older than the "
-            "last write: --older-than selects the entries not read since they were written "
-            "before then"
+            f"last write: for {names}, only the first read after a write counts"
         )
     elif found.records_reads is None:
         return (
             f"pipcachex cannot tell whether reading a file is recorded on {root}: "
-            "--older-than may select the entries written before then, used or not"
+            f"for {names}, an entry's last use may be when it was written"
         )
     else:
         return None
     return (
         f"{root} is on {where}, where reading a file leaves no trace: "
-        "--older-than selects the entries written before then, used or not"
+        f"for {names}, an entry's last use is when it was written"
     )
 
 

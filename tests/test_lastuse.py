@@ -130,14 +130,39 @@ def test_info_says_what_last_used_means(cache_v2: Path, monkeypatch: pytest.Monk
         ("strictatime", None),
     ],
 )
-def test_older_than_warns_where_last_used_is_not_the_last_read(
-    cache_v2: Path, monkeypatch: pytest.MonkeyPatch, policy: str, warned: str | None
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        (["purge", "--older-than", "30d", "--dry-run"], "--older-than"),
+        (["purge", "--newer-than", "30d", "--dry-run"], "--newer-than"),
+        (["purge", "--max-size", "1MB", "--dry-run"], "--max-size"),
+        (["list", "--newer-than", "1d"], "--newer-than"),
+        (["list", "--older-than", "1d", "--newer-than", "9d"], "--older-than and --newer-than"),
+    ],
+    ids=["purge-older", "purge-newer", "purge-max-size", "list-newer", "list-both"],
+)
+def test_selecting_by_last_use_warns_where_it_is_not_the_last_read(
+    cache_v2: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    policy: str,
+    warned: str | None,
+    command: list[str],
+    named: str,
 ) -> None:
     # The test machine has one file system: the others are what the detection would find.
     monkeypatch.setattr(lastuse, "last_used", lambda path: LastUsed(policy))
-    result = invoke(["purge", "--older-than", "30d", "--dry-run", "--cache-dir", str(cache_v2)])
+    result = invoke([*command, "--cache-dir", str(cache_v2)])
     assert result.exit_code == 0, result.stderr
     if warned is None:
-        assert "--older-than" not in result.stderr
+        assert "last use" not in result.stderr and named not in result.stderr
     else:
-        assert warned in result.stderr and "--older-than" in result.stderr
+        assert warned in result.stderr and f"for {named}," in result.stderr
+
+
+def test_no_warning_without_a_selector_by_last_use(
+    cache_v2: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lastuse, "last_used", lambda path: LastUsed("noatime"))
+    result = invoke(["purge", "--larger-than", "1kB", "--dry-run", "--cache-dir", str(cache_v2)])
+    assert result.exit_code == 0, result.stderr
+    assert "leaves no trace" not in result.stderr

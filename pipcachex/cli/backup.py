@@ -14,6 +14,7 @@ from pipcachex.cli.common import (
     confirm_destructive,
     pip_version,
     selection,
+    warn_if_reads_leave_no_trace,
     with_common_options,
 )
 from pipcachex.cli.help import PipcachexCommand, strip_type_column
@@ -90,6 +91,7 @@ def backup_command(
         packing = Compression(choice("--compression", compression, COMPRESSION_CHOICES))
     selected = selection(specs, kind, older_than, larger_than, newer_than, layout)
     target = common.target()
+    warn_if_reads_leave_no_trace(output, target, older_than=older_than, newer_than=newer_than)
     with output.scan_progress() as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)

@@ -269,12 +269,17 @@ def selection(
 
 
 def warn_if_reads_leave_no_trace(
-    output: Output, target: CacheTarget, older_than: str | None
+    output: Output, target: CacheTarget, **by_last_use: str | None
 ) -> None:
-    """Warn where --older-than cannot mean "not read since": what "last used" is there."""
-    from pipcachex.lastuse import older_than_warning
+    """Warn where selecting by last use cannot mean "not read since": what "last used" is there.
 
-    warning = older_than_warning(target.root) if older_than is not None and target.exists else None
+    ``by_last_use`` maps each option that selects by last use (``older_than``, ``newer_than``,
+    ``max_size``) to its value; only the options given are named in the warning.
+    """
+    from pipcachex.lastuse import last_used_warning
+
+    given = ["--" + name.replace("_", "-") for name, value in by_last_use.items() if value]
+    warning = last_used_warning(target.root, given) if given and target.exists else None
     if warning:
         output.warn(warning)
 

@@ -71,7 +71,7 @@ def export_command(
     selected = selection(specs, kind, older_than, larger_than)
     target = common.target()
     check_directory(directory, target.root)
-    warn_if_reads_leave_no_trace(output, target, older_than)
+    warn_if_reads_leave_no_trace(output, target, older_than=older_than)
     with output.progress("Scanning cache") as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)

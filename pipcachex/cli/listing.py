@@ -72,7 +72,7 @@ def list_command(
     selected = selection(specs, kind, older_than, larger_than, newer_than, layout)
     target = common.target()
     warn_if_not_a_cache(output, target)
-    warn_if_reads_leave_no_trace(output, target, older_than)
+    warn_if_reads_leave_no_trace(output, target, older_than=older_than, newer_than=newer_than)
     with output.scan_progress() as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)

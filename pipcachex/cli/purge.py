@@ -92,7 +92,9 @@ def purge_command(
     budget = parse_size(max_size, option="--max-size") if max_size is not None else None
     target = common.target()
     forced = force is not None and _forced(force, target.root)
-    warn_if_reads_leave_no_trace(output, target, older_than)
+    warn_if_reads_leave_no_trace(
+        output, target, older_than=older_than, newer_than=newer_than, max_size=max_size
+    )
     with output.scan_progress() as bar:
         plan = plan_purge(
             target.root, selected, max_size=budget, force=forced, on_progress=bar.update
