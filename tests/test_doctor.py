@@ -501,10 +501,22 @@ def test_a_legacy_layout_no_pip_here_reads(
     code, document = _doctor(env, current)
     finding = _one(document, "legacy-layout-unused")
     assert finding["level"] == "warn"
-    assert finding["fix"] == f"rm -rf -- {mixed_cache / 'http'}"
+    assert shlex.split(finding["fix"]) == [
+        "pipcachex",
+        "purge",
+        "--layout",
+        "http",
+        "--cache-dir",
+        str(mixed_cache),
+    ]
     assert "mixed-layouts" not in _codes(document)
     assert code == 0
-    _run_fix(finding["fix"], env)
+    kept = {p for p in mixed_cache.rglob("*") if "http" not in p.relative_to(mixed_cache).parts}
+    assert any(p.parts[len(mixed_cache.parts)] == "http-v2" for p in kept)
+    _run_fix(finding["fix"], env, "--yes")
+    assert not [p for p in (mixed_cache / "http").rglob("*") if p.is_file()]
+    # Nothing outside the legacy layout was touched.
+    assert kept <= set(mixed_cache.rglob("*"))
     _, document = _doctor(env, current)
     assert "legacy-layout-unused" not in _codes(document)
     assert _levels(document)["layouts"] == "ok"

@@ -340,7 +340,7 @@ def test_old_and_new_pips_sharing_both_layouts() -> None:
 def test_legacy_layout_no_pip_here_reads() -> None:
     [finding] = check_layouts(cache(layouts=MIXED), [pip()])
     assert (finding.code, finding.level) == (Code.LEGACY_LAYOUT_UNUSED, Level.WARN)
-    assert finding.fix == "rm -rf -- /cache/http"
+    assert finding.fix == "pipcachex purge --layout http --cache-dir /cache"
 
 
 @pytest.mark.parametrize(

@@ -168,10 +168,11 @@ def check_layouts(cache: CacheFacts, pips: Sequence[PipFacts]) -> list[Finding]:
 def legacy_purge_command(root: str) -> str:
     """The command that removes the legacy ``http/`` layout of the cache at ``root``.
 
-    ``purge`` selects by project, kind, age and size, not by layout, so the directory itself is
-    removed: safe, as no pip that reads it is left and pip treats a missing entry as a miss.
+    ``purge --layout http`` deletes only what it recognises there, under the cache lock, and
+    asks first: safe, as no pip that reads the layout is left and pip treats a missing entry
+    as a miss.
     """
-    return shlex.join(["rm", "-rf", "--", os.path.join(root, "http")])
+    return shlex.join(["pipcachex", "purge", "--layout", "http", "--cache-dir", root])
 
 
 def check_filesystem(cache: CacheFacts) -> list[Finding]:
