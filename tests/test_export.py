@@ -12,6 +12,7 @@ import io
 import json
 import os
 import subprocess
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import cachefactory
 import packages
+import pytest
 from cli_helpers import invoke
 from conftest import PipName, pip_env, venv_python
 from index_server import IndexServer
@@ -266,3 +268,31 @@ def test_a_directory_inside_the_cache_is_refused(cache_v2: Path) -> None:
     assert result.exit_code == 2
     assert "inside the cache" in result.stderr
     assert not (cache_v2 / "wheels" / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("selector", "layouts"),
+    [
+        (["--layout", "http"], {"http"}),
+        (["--layout", "http-v2"], {"http-v2"}),
+        (["--newer-than", "30d"], {"http-v2", "wheels"}),
+        (["--older-than", "30d"], {"http"}),
+    ],
+    ids=["layout-http", "layout-http-v2", "newer-than", "older-than"],
+)
+def test_export_takes_the_selectors_list_takes(
+    mixed_cache: Path, tmp_path: Path, selector: list[str], layouts: set[str]
+) -> None:
+    # The legacy layout was last used 40 days ago, the new one just now.
+    then = time.time() - 40 * 86400
+    for path in (mixed_cache / "http").rglob("*"):
+        os.utime(path, (then, then), follow_symlinks=False)
+    code, document = _export(mixed_cache, tmp_path / "out", "--dry-run", *selector)
+    assert code == 0
+    written = {item["filename"]: item["layout"] for item in document["written"]}
+    assert written and set(written.values()) == layouts
+    # What `list` shows for the same selector is what export would write.
+    listed = invoke(["list", "--json", "--cache-dir", str(mixed_cache), *selector])
+    exported = {"distribution", "built-wheel"}
+    shown = {e["filename"] for e in listed.json["entries"] if e["kind"] in exported}
+    assert shown == set(written)

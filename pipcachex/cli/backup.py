@@ -13,7 +13,6 @@ from pipcachex.cli.common import (
     Common,
     confirm_destructive,
     pip_version,
-    selection,
     warn_if_reads_leave_no_trace,
     with_common_options,
 )
@@ -21,17 +20,12 @@ from pipcachex.cli.help import PipcachexCommand, strip_type_column
 from pipcachex.cli.options import (
     COMPRESSION_CHOICES,
     DryRunOption,
-    KindOption,
-    LargerThanOption,
-    LayoutOption,
-    NewerThanOption,
-    OlderThanOption,
-    SpecsArgument,
     YesOption,
     choice,
     completer,
 )
 from pipcachex.cli.params import light_conversion
+from pipcachex.cli.selectors import Selectors, with_selector_options
 from pipcachex.errors import EXIT_FAILURE, EXIT_OK
 
 if TYPE_CHECKING:
@@ -49,13 +43,8 @@ LocationArgument = Annotated[
 
 
 @with_common_options()
+@with_selector_options
 def backup_command(
-    specs: SpecsArgument = None,
-    kind: KindOption = None,
-    older_than: OlderThanOption = None,
-    newer_than: NewerThanOption = None,
-    larger_than: LargerThanOption = None,
-    layout: LayoutOption = None,
     to: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -78,6 +67,7 @@ def backup_command(
         ),
     ] = None,
     *,
+    selectors: Selectors,
     common: Common,
 ) -> int:
     """Write the selected entries (default: the whole cache) into one verified archive."""
@@ -89,23 +79,15 @@ def backup_command(
     packing = None
     if compression is not None:
         packing = Compression(choice("--compression", compression, COMPRESSION_CHOICES))
-    selected = selection(specs, kind, older_than, larger_than, newer_than, layout)
+    selected = selectors.selection()
     target = common.target()
-    warn_if_reads_leave_no_trace(output, target, older_than=older_than, newer_than=newer_than)
+    warn_if_reads_leave_no_trace(output, target, **selectors.by_last_use)
     with output.scan_progress() as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)
     entries = [e for e in scan.entries if selected.matches(e)]
-    given: dict[str, Any] = {
-        "specs": list(specs or []),
-        "kinds": list(kind or []),
-        "layouts": list(layout or []),
-        "older_than": older_than,
-        "newer_than": newer_than,
-        "larger_than": larger_than,
-    }
     # The header records a selection only when one was asked for: a whole-cache backup has none.
-    asked = given if any(given.values()) else None
+    asked = selectors.asked()
     with output.progress("Backing up", unit="bytes") as bar:
         result = backup_entries(
             target.root,

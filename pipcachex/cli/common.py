@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from pipcachex.cli.options import (
-    KIND_CHOICES,
-    LAYOUT_CHOICES,
     CacheDirOption,
     JsonOption,
     PythonOption,
@@ -39,7 +37,6 @@ from pipcachex.errors import (
 
 if TYPE_CHECKING:
     from pipcachex.render.output import Output
-    from pipcachex.selection import Selection
     from pipcachex.target import CacheTarget
 
 
@@ -244,28 +241,6 @@ def confirm_destructive(yes: bool, question: str) -> None:
         )
     if not typer.confirm(question, default=False, err=True):
         raise Aborted("nothing was changed")
-
-
-def selection(
-    specs: list[str] | None,
-    kinds: list[str] | None,
-    older_than: str | None,
-    larger_than: str | None,
-    newer_than: str | None = None,
-    layouts: list[str] | None = None,
-) -> Selection:
-    """The selectors list, purge and backup share, parsed (bad values are usage errors)."""
-    from pipcachex.cache import Kind, Layout
-    from pipcachex.selection import build_selection
-
-    return build_selection(
-        specs or [],
-        [Kind(choice("--kind", k, KIND_CHOICES)) for k in kinds or []],
-        older_than,
-        larger_than,
-        newer_than=newer_than,
-        layouts=[Layout(choice("--layout", name, LAYOUT_CHOICES)) for name in layouts or []],
-    )
 
 
 def warn_if_reads_leave_no_trace(

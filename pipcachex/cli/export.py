@@ -9,17 +9,13 @@ import typer
 
 from pipcachex.cli.common import (
     Common,
-    selection,
     warn_if_reads_leave_no_trace,
     with_common_options,
 )
 from pipcachex.cli.options import (
     DryRunOption,
-    KindOption,
-    LargerThanOption,
-    OlderThanOption,
-    SpecsArgument,
 )
+from pipcachex.cli.selectors import Selectors, with_selector_options
 from pipcachex.errors import EXIT_FAILURE, EXIT_OK
 
 DirectoryArgument = Annotated[
@@ -50,16 +46,14 @@ CopyOption = Annotated[
 
 
 @with_common_options()
+@with_selector_options
 def export_command(
     directory: DirectoryArgument,
-    specs: SpecsArgument = None,
-    kind: KindOption = None,
-    older_than: OlderThanOption = None,
-    larger_than: LargerThanOption = None,
     index: IndexOption = False,
     copy: CopyOption = False,
     dry_run: DryRunOption = False,
     *,
+    selectors: Selectors,
     common: Common,
 ) -> int:
     """Write the cached distributions into DIR, proven whole, for pip --no-index --find-links."""
@@ -68,10 +62,10 @@ def export_command(
     from pipcachex.render.export import render_export
 
     output = common.output
-    selected = selection(specs, kind, older_than, larger_than)
+    selected = selectors.selection()
     target = common.target()
     check_directory(directory, target.root)
-    warn_if_reads_leave_no_trace(output, target, older_than=older_than)
+    warn_if_reads_leave_no_trace(output, target, **selectors.by_last_use)
     with output.progress("Scanning cache") as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)

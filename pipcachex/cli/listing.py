@@ -8,22 +8,16 @@ import typer
 
 from pipcachex.cli.common import (
     Common,
-    selection,
     warn_if_not_a_cache,
     warn_if_reads_leave_no_trace,
     with_common_options,
 )
 from pipcachex.cli.options import (
     SORT_CHOICES,
-    KindOption,
-    LargerThanOption,
-    LayoutOption,
-    NewerThanOption,
-    OlderThanOption,
-    SpecsArgument,
     choice,
     completer,
 )
+from pipcachex.cli.selectors import Selectors, with_selector_options
 from pipcachex.errors import EXIT_OK
 
 
@@ -40,13 +34,8 @@ def dir_command(*, common: Common) -> int:
 
 
 @with_common_options(formats=("human", "plain", "tsv", "csv", "abspath", "json"))
+@with_selector_options
 def list_command(
-    specs: SpecsArgument = None,
-    kind: KindOption = None,
-    older_than: OlderThanOption = None,
-    newer_than: NewerThanOption = None,
-    larger_than: LargerThanOption = None,
-    layout: LayoutOption = None,
     sort: Annotated[
         str,
         typer.Option(
@@ -60,6 +49,7 @@ def list_command(
         bool, typer.Option("--packages", help="One row per project instead of one per entry.")
     ] = False,
     *,
+    selectors: Selectors,
     common: Common,
 ) -> int:
     """List every cache entry (HTTP downloads, index pages, built wheels) with its project."""
@@ -69,10 +59,10 @@ def list_command(
 
     output = common.output
     order = SortKey(choice("--sort", sort, SORT_CHOICES))
-    selected = selection(specs, kind, older_than, larger_than, newer_than, layout)
+    selected = selectors.selection()
     target = common.target()
     warn_if_not_a_cache(output, target)
-    warn_if_reads_leave_no_trace(output, target, older_than=older_than, newer_than=newer_than)
+    warn_if_reads_leave_no_trace(output, target, **selectors.by_last_use)
     with output.scan_progress() as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)

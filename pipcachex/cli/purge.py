@@ -11,31 +11,20 @@ import typer
 from pipcachex.cli.common import (
     Common,
     confirm_destructive,
-    selection,
     warn_if_reads_leave_no_trace,
     with_common_options,
 )
 from pipcachex.cli.options import (
     DryRunOption,
-    KindOption,
-    LargerThanOption,
-    LayoutOption,
-    NewerThanOption,
-    OlderThanOption,
-    SpecsArgument,
     YesOption,
 )
+from pipcachex.cli.selectors import Selectors, with_selector_options
 from pipcachex.errors import EXIT_FAILURE, EXIT_OK, UsageError
 
 
 @with_common_options()
+@with_selector_options
 def purge_command(
-    specs: SpecsArgument = None,
-    kind: KindOption = None,
-    older_than: OlderThanOption = None,
-    newer_than: NewerThanOption = None,
-    larger_than: LargerThanOption = None,
-    layout: LayoutOption = None,
     max_size: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -74,6 +63,7 @@ def purge_command(
         ),
     ] = None,
     *,
+    selectors: Selectors,
     common: Common,
 ) -> int:
     """Remove selected entries; with no selector, everything (`pip cache purge` and leftovers)."""
@@ -88,13 +78,11 @@ def purge_command(
     from pipcachex.units import format_size, parse_size
 
     output = common.output
-    selected = selection(specs, kind, older_than, larger_than, newer_than, layout)
+    selected = selectors.selection()
     budget = parse_size(max_size, option="--max-size") if max_size is not None else None
     target = common.target()
     forced = force is not None and _forced(force, target.root)
-    warn_if_reads_leave_no_trace(
-        output, target, older_than=older_than, newer_than=newer_than, max_size=max_size
-    )
+    warn_if_reads_leave_no_trace(output, target, **selectors.by_last_use, max_size=max_size)
     with output.scan_progress() as bar:
         plan = plan_purge(
             target.root, selected, max_size=budget, force=forced, on_progress=bar.update

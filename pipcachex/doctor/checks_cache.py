@@ -5,7 +5,6 @@ Each check is a pure function from facts to findings, so every rule is tested wi
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Sequence
 
