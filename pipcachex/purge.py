@@ -145,7 +145,7 @@ def plan_purge(
     by_times_and_sizes = not (full or selection.specs or selection.kinds or max_size is not None)
     scan = scan_cache(
         root,
-        on_progress=(lambda n: on_progress(n, None)) if on_progress else None,
+        on_progress=on_progress,
         examine=selection.matches if by_times_and_sizes else None,
     )
     candidates: list[CacheEntry] = []

@@ -21,7 +21,7 @@ import pytest
 import worker_faults
 from cli_helpers import invoke
 
-from pipcachex.cache import CacheWalk, parallel, scan, walkers
+from pipcachex.cache import CacheWalk, parallel, scan, scan_cache, walkers
 
 TALLY_PART = walkers._tally_part
 
@@ -140,7 +140,7 @@ def test_no_walk_worker_outlives_an_interrupted_tally(
     monkeypatch.setattr(walkers, "_PROGRESS_EVERY", 1)
     seen: list[int] = []
 
-    def interrupt(count: int) -> None:
+    def interrupt(count: int, size: int) -> None:
         seen.append(count)
         if len(seen) == 3:
             raise KeyboardInterrupt  # what Ctrl-C does in the middle of a tally
@@ -163,3 +163,16 @@ def test_a_small_cache_starts_no_walk_worker(
     monkeypatch.setattr(walkers, "SPREAD_FROM", 5.0)
     assert _info(busy_cache, tmp_path / "memo")["total"]["entries"] > 60
     assert started_workers == []
+
+
+def test_scan_and_tally_progress_report_the_bytes_seen(busy_cache: Path) -> None:
+    # The spinner shows entries and bytes: the last report is the whole scan's.
+    scanned: list[tuple[int, int]] = []
+    scan = scan_cache(busy_cache, on_progress=lambda count, size: scanned.append((count, size)))
+    assert scanned[-1] == (len(scan.entries), sum(e.size for e in scan.entries))
+    assert scanned[-1][1] > 0
+    tallied: list[tuple[int, int]] = []
+    walk = CacheWalk(busy_cache, on_progress=lambda count, size: tallied.append((count, size)))
+    tally = walk.tally()
+    assert tallied[-1] == scanned[-1]
+    assert tally.total_size() == scanned[-1][1]

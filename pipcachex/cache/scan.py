@@ -41,7 +41,7 @@ from pipcachex.errors import CacheError
 
 _HTTP_LAYOUTS = {"http": Layout.HTTP, "http-v2": Layout.HTTP_V2}
 
-ProgressCallback = Callable[[int], None]
+ProgressCallback = Callable[[int, int], None]
 _ORPHAN_BODY = Problem(ProblemCode.ORPHAN_BODY, "body without its metadata file")
 _ORPHAN_METADATA = Problem(ProblemCode.ORPHAN_METADATA, "metadata without its body file")
 _STALE_TEMP = Problem(ProblemCode.STALE_TEMP, "stale temporary file left by an interrupted write")
@@ -217,14 +217,17 @@ class _Walker:
     def entries(self) -> Iterator[CacheEntry]:
         """Every entry, in walk order, counted for the progress callback."""
         progress = self._on_progress
-        count = 0
+        if progress is None:
+            yield from self._read_ahead.in_order(self._found())
+            return
+        count = size = 0
         for entry in self._read_ahead.in_order(self._found()):
             count += 1
-            if progress is not None and count % 500 == 0:
-                progress(count)
+            size += entry.size
+            if count % 500 == 0:
+                progress(count, size)
             yield entry
-        if progress is not None:
-            progress(count)
+        progress(count, size)
 
     def _found(self) -> Iterator[CacheEntry | Unread]:
         """Every piece's entries in order."""

@@ -95,6 +95,10 @@ class CacheTally:
             self.wheels_size += size
             self.wheel_files += sum(1 for f in entry.files if fnmatchcase(f.name, "*-*.whl"))
 
+    def total_size(self) -> int:
+        """Bytes of every entry counted so far (a sum over a few buckets, for progress)."""
+        return sum(size for _, size in self.buckets.values())
+
     def merge(self, other: CacheTally) -> None:
         """Count in everything ``other`` counted."""
         for key, (count, size) in other.buckets.items():

@@ -96,7 +96,7 @@ def spread_tally(
     walker: PartWalker,
     memo: AttributionMemo,
     start: WalkStart,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> CacheTally:
     """Walk everything ``walker`` has into one tally, on worker processes once it is worth it.
 
@@ -118,7 +118,7 @@ def spread_tally(
     workers = parallel.worker_count()
     pool: parallel.Workers | None = None
     flying: deque[tuple[Part, list[str], parallel.Job[PartTally]]] = deque()
-    progress = _Progress(on_progress)
+    progress = _Progress(on_progress, tally)
     started = time.perf_counter()
     walked = 0
     answered = False
@@ -202,10 +202,11 @@ def _is_part_tally(answer: Any) -> bool:
 
 
 class _Progress:
-    """Entries counted so far, reported every ``_PROGRESS_EVERY``."""
+    """Entries and bytes counted so far, reported every ``_PROGRESS_EVERY`` entries."""
 
-    def __init__(self, callback: Callable[[int], None] | None) -> None:
+    def __init__(self, callback: Callable[[int, int], None] | None, tally: CacheTally) -> None:
         self._callback = callback
+        self._tally = tally
         self._count = 0
         self._reported = 0
 
@@ -213,11 +214,11 @@ class _Progress:
         self._count += count
         if self._callback is not None and self._count - self._reported >= _PROGRESS_EVERY:
             self._reported = self._count
-            self._callback(self._count)
+            self._callback(self._count, self._tally.total_size())
 
     def done(self) -> None:
         if self._callback is not None:
-            self._callback(self._count)
+            self._callback(self._count, self._tally.total_size())
 
 
 #: In a worker: the walk it serves (one per scan; a pool serves one scan).

@@ -42,7 +42,7 @@ def doctor_command(
     from pipcachex.render.doctor import render_doctor
 
     output = common.output
-    with output.progress("Checking pips and caches") as bar:
+    with output.scan_progress("Checking pips and caches") as bar:
         report = run_doctor(
             pythons or (), cache_dir, on_command=output.show_command, on_progress=bar.update
         )

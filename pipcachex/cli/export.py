@@ -66,7 +66,7 @@ def export_command(
     target = common.target()
     check_directory(directory, target.root)
     warn_if_reads_leave_no_trace(output, target, **selectors.by_last_use)
-    with output.progress("Scanning cache") as bar:
+    with output.scan_progress() as bar:
         scan = scan_cache(target.root, on_progress=bar.update)
     output.details(scan.worker_trouble)
     with output.progress("Exporting") as bar:

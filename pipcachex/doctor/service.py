@@ -41,7 +41,7 @@ from pipcachex.pip_runner import MINIMUM_PIP, PipRunner
 from pipcachex.verify import Found, verify_scan
 
 CommandCallback = Callable[[Sequence[str]], None]
-ProgressCallback = Callable[[int], None]
+ProgressCallback = Callable[[int, int], None]
 _LAYOUT_NAMES = ("http", "http-v2", "wheels")
 _STALE = frozenset({ProblemCode.STALE_TEMP, ProblemCode.STALE_BUILD})
 
