@@ -11,8 +11,15 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from pipcachex.cache import CacheEntry, CacheScan, CacheWalk, Kind, Layout
-from pipcachex.cache.tally import AGE_RESOLUTION, ProjectTally
+from pipcachex.cache import (
+    AGE_RESOLUTION,
+    CacheEntry,
+    CacheScan,
+    CacheWalk,
+    Kind,
+    Layout,
+    ProjectTally,
+)
 from pipcachex.errors import PipcachexError
 from pipcachex.lastuse import LastUsed, last_used
 from pipcachex.selection import Selection

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from pipcachex.cache import CacheEntry, Kind, Layout, scan_cache
-from pipcachex.cache.layout_names import LAYOUT_DIRS
+from pipcachex.cache import LAYOUT_DIRS, CacheEntry, Kind, Layout, scan_cache
 from pipcachex.deletion import (
     DeletionProblem,
     delete_entries,

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipcachex.cache import CacheEntry, CacheScan, Kind, Problem
-from pipcachex.cache.integrity import Finding, find_damage
+from pipcachex.cache import CacheEntry, CacheScan, Finding, Kind, Problem, find_damage
 from pipcachex.deletion import delete_entries
 
 ProgressCallback = Callable[[int, int], None]

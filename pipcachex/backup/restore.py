@@ -33,8 +33,7 @@ from pipcachex.backup.directories import Directories, Obstacles
 from pipcachex.backup.format import CHUNK, ArchiveError, BackupHeader
 from pipcachex.backup.reader import ArchiveReader, verify
 from pipcachex.backup.table import FileTable, RecordSubset
-from pipcachex.cache import CacheEntry, scan_cache
-from pipcachex.cache.fileio import untouched_descriptor
+from pipcachex.cache import CacheEntry, scan_cache, untouched_descriptor
 from pipcachex.deletion import delete_entries
 from pipcachex.errors import PipcachexError
 from pipcachex.lock import cache_lock

@@ -40,8 +40,7 @@ from pipcachex.backup.format import (
 from pipcachex.backup.location import LocalStore, Store, describe_error, is_url, store_for
 from pipcachex.backup.table import FileTable
 from pipcachex.backup.tar import end_of_archive, member_header, padding
-from pipcachex.cache import CacheEntry, CacheFile
-from pipcachex.cache.fileio import untouched_descriptor
+from pipcachex.cache import CacheEntry, CacheFile, untouched_descriptor
 from pipcachex.errors import PipcachexError, UsageError
 from pipcachex.listing import summarise_packages
 

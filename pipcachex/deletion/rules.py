@@ -13,16 +13,17 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pipcachex.cache.directory import STALE_SECONDS
-from pipcachex.cache.fileio import scandir_untouched
-from pipcachex.cache.layout_names import (
+from pipcachex.cache import (
     LAYOUT_DIRS,
     PIP_STATE_NAMES,
+    STALE_SECONDS,
+    CacheEntry,
+    Kind,
     foreign_at_root,
     is_litter,
     is_pip_path,
+    scandir_untouched,
 )
-from pipcachex.cache.model import CacheEntry, Kind
 from pipcachex.errors import UnsafeCacheError
 from pipcachex.lock import LOCK_NAME
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipcachex import capabilities
-from pipcachex.cache.fileio import reads_are_recorded, scandir_untouched
+from pipcachex.cache import reads_are_recorded, scandir_untouched
 
 MOUNTINFO = Path("/proc/self/mountinfo")
 NETWORK_TYPES = frozenset(

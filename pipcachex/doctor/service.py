@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pipcachex.backup import default_backup_dir
-from pipcachex.cache import Layout, ProblemCode, check_cache_dir, scan_cache
-from pipcachex.cache.memo import memo_directory
+from pipcachex.cache import Layout, ProblemCode, check_cache_dir, memo_directory, scan_cache
 from pipcachex.doctor.checks_cache import (
     check_entries,
     check_filesystem,

@@ -24,10 +24,17 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from pipcachex.cache import CacheEntry, Kind, Layout
-from pipcachex.cache.fileio import open_untouched, window
-from pipcachex.cache.httpmeta import RecordError, read_record
-from pipcachex.cache.identify import decoded_page, parse_distribution_filename
+from pipcachex.cache import (
+    CacheEntry,
+    Kind,
+    Layout,
+    RecordError,
+    decoded_page,
+    open_untouched,
+    parse_distribution_filename,
+    read_record,
+    window,
+)
 
 _SUFFIXES = (".whl", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
 _PAGE_LIMIT = 256 * 1024 * 1024

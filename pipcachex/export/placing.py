@@ -20,7 +20,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipcachex.cache.fileio import untouched_descriptor
+from pipcachex.cache import untouched_descriptor
 
 if TYPE_CHECKING:
     from pipcachex.export.sources import Source

@@ -21,9 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from pipcachex.atomic import fsync_directory
-from pipcachex.cache import CacheScan
-from pipcachex.cache.fileio import open_untouched
-from pipcachex.cache.identify import parse_distribution_filename
+from pipcachex.cache import CacheScan, open_untouched, parse_distribution_filename
 from pipcachex.errors import PipcachexError, UsageError
 from pipcachex.export.knowledge import Knowledge, Link, gather_knowledge
 from pipcachex.export.model import Clash, Conflict, Exported, ExportResult, SkipCode, Skipped

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipcachex.atomic import atomic_output
-from pipcachex.cache.fileio import open_untouched
+from pipcachex.cache import open_untouched
 from pipcachex.export.knowledge import project_of
 from pipcachex.export.model import Exported, IndexPages
 from pipcachex.export.placing import publishable

@@ -13,12 +13,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from pipcachex.cache import CacheEntry, Kind, Layout
-from pipcachex.cache.attribute import SMALL_RECORD_BYTES
-from pipcachex.cache.fileio import open_untouched, read_untouched, untouched_descriptor, window
-from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record, read_record
-from pipcachex.cache.identify import classify_content_type, parse_distribution_filename
-from pipcachex.cache.model import ProblemCode
+from pipcachex.cache import (
+    SMALL_RECORD_BYTES,
+    CacheEntry,
+    HttpRecord,
+    Kind,
+    Layout,
+    ProblemCode,
+    RecordError,
+    classify_content_type,
+    open_untouched,
+    parse_distribution_filename,
+    parse_small_record,
+    read_record,
+    read_untouched,
+    untouched_descriptor,
+    window,
+)
 from pipcachex.export.model import SkipCode
 from pipcachex.export.placing import read_at
 from pipcachex.export.whole import TAR_MAGIC, ZIP_MAGIC, sdist_suffix

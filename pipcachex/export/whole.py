@@ -24,7 +24,7 @@ from typing import IO, BinaryIO, cast
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from pipcachex.cache.identify import parse_distribution_filename
+from pipcachex.cache import parse_distribution_filename
 
 CHUNK = 1024 * 1024
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
