@@ -1,5 +1,7 @@
 """Where pip puts things in its cache, name by name and level by level.
 
+The names themselves are in ``layout_names`` (one table, shared with the not-a-cache guard).
+
 The scanner asks these rules about every name it meets, so that what lies where pip would never
 look (a desktop file, an editor backup, a README, a copy at the wrong depth, a symlink) is an
 ``unknown`` entry of its own, at its own path, and never changes what the real entries around it
@@ -9,27 +11,20 @@ are. Only names that pip writes, at the place pip writes them, are read as pip's
 from __future__ import annotations
 
 import os
-import re
 import stat
 
+from pipcachex.cache.layout_names import ENTRY_NAME, ENTRY_NAME_LENGTH, WHEEL_LEVELS
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout, Problem, ProblemCode
 
-#: pipcachex's own lock file in the cache root (see ``pipcachex.lock``): never an entry.
-LOCK_NAME = ".pipcachex.lock"
-ENTRY_NAME_LENGTH = 56
-_ENTRY_NAME = re.compile(r"[0-9a-f]{56}")
-_WHEEL_LEVELS = {
-    1: re.compile(r"[0-9a-f]{2}"),
-    2: re.compile(r"[0-9a-f]{2}"),
-    3: re.compile(r"[0-9a-f]{2}"),
-    4: re.compile(r"[0-9a-f]{50}"),
-}
+# pipcachex's own lock file in the cache root: never an entry (the scanner imports it here).
+from pipcachex.lock import LOCK_NAME as LOCK_NAME
+
 SYMLINK = Problem(ProblemCode.SYMLINK, "a symbolic link (never followed)")
 
 
 def is_entry_name(name: str) -> bool:
     """Whether ``name`` is an HTTP entry's (or a selfcheck file's) name: 56 lower-case hex."""
-    return len(name) == ENTRY_NAME_LENGTH and _ENTRY_NAME.fullmatch(name) is not None
+    return len(name) == ENTRY_NAME_LENGTH and ENTRY_NAME.fullmatch(name) is not None
 
 
 def folder_prefix(folder: str, layout_dir: str) -> str | None:
@@ -74,7 +69,7 @@ def is_wheel_level(name: str, depth: int) -> bool:
     pip's built-wheel directory is ``wheels/ab/cd/ef/<50 hex>``: the sha224 of the source link,
     cut 2, 2, 2 and 50.
     """
-    rule = _WHEEL_LEVELS.get(depth)
+    rule = WHEEL_LEVELS.get(depth)
     return rule is not None and rule.fullmatch(name) is not None
 
 

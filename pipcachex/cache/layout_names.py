@@ -1,5 +1,8 @@
 """The names pip writes in its cache, and the litter desktops add: what a pip cache may hold.
 
+The one table of pip's names: the scanner's rules (``layout.py``) and the not-a-cache guard
+(``deletion/rules.py``) both read it.
+
 This is the allow-list behind the not-a-cache guard. A directory pip uses as its cache holds,
 at its top, only pip's layouts (``http/``, ``http-v2/``, ``wheels/``), pip's own version-check
 state (``selfcheck/``, ``selfcheck.json``), pipcachex's lock file and desktop litter; below
@@ -25,12 +28,19 @@ ROOT_NAMES = LAYOUT_DIRS | PIP_STATE_NAMES | {LOCK_NAME}
 #: forks, Explorer's Thumbs.db and desktop.ini (Windows file names ignore case).
 _LITTER = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
 
-_HASH = r"[0-9a-f]{56}"
+ENTRY_NAME_LENGTH = 56
+"""Length of an HTTP entry's (and a selfcheck file's) name: a sha224 in lower-case hex."""
+_HASH = rf"[0-9a-f]{{{ENTRY_NAME_LENGTH}}}"
+ENTRY_NAME = re.compile(_HASH)
+"""An HTTP entry's name (use ``fullmatch``)."""
 #: pip writes each file into a temporary ``<final name><random>.tmp`` beside it, then renames.
 _HTTP_FILE = re.compile(rf"^{_HASH}(\.body)?(.*\.tmp)?$")
 _HEX_CHAR = re.compile(r"^[0-9a-f]$")
 _HEX_PAIR = re.compile(r"^[0-9a-f]{2}$")
 _WHEEL_LEAF = re.compile(r"^[0-9a-f]{50}$")
+WHEEL_LEVELS = {1: _HEX_PAIR, 2: _HEX_PAIR, 3: _HEX_PAIR, 4: _WHEEL_LEAF}
+"""The name of each directory level below ``wheels/``: the sha224 of the source link, cut 2,
+2, 2 and 50."""
 _WHEEL_FILE = re.compile(r"^(.+\.whl|origin\.json)(.*\.tmp)?$")
 _STATE_FILE = re.compile(rf"^{_HASH}(\.json)?(.*\.tmp)?$")
 _HTTP_DEPTH = 5
@@ -73,8 +83,8 @@ def is_pip_path(parts: tuple[str, ...] | list[str]) -> bool:
     if top == "wheels":
         if len(below) < _WHEEL_DEPTH:
             return False
-        levels, leaf, inside = below[:3], below[3], below[4:]
-        if not (all(_HEX_PAIR.match(p) for p in levels) and _WHEEL_LEAF.match(leaf)):
+        inside = below[_WHEEL_DEPTH:]
+        if not all(WHEEL_LEVELS[depth].match(p) for depth, p in enumerate(below[:4], start=1)):
             return False
         # A build in progress (or killed) writes whatever its backend writes.
         return inside[0].startswith("tmp") if inside else _WHEEL_FILE.match(name) is not None
