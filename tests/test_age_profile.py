@@ -12,7 +12,7 @@ from cli_helpers import invoke
 
 from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout
 from pipcachex.cache.tally import CacheTally
-from pipcachex.listing import AGE_BANDS, age_profile
+from pipcachex.operations.listing import AGE_BANDS, age_profile
 
 DAY = 86400.0
 NOW = 1_800_000_000.0

@@ -19,7 +19,7 @@ from pipcachex.cache import Kind
 from pipcachex.cli.options import COMPRESSION_CHOICES, KIND_CHOICES, SORT_CHOICES
 from pipcachex.cli.usage import wants_json
 from pipcachex.errors import PipError
-from pipcachex.listing import SortKey
+from pipcachex.operations.listing import SortKey
 from pipcachex.pip_runner import (
     PipRunner,
     default_python,

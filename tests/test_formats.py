@@ -115,7 +115,7 @@ def test_count_noun(number: int, one: str, expected: str) -> None:
 
 
 def test_list_rows_of_synthetic_entries_in_every_format(tmp_path: Path) -> None:
-    from pipcachex.listing import ListResult
+    from pipcachex.operations.listing import ListResult
     from pipcachex.render.listing import ENTRY_FIELDS, render_list
 
     base = str(tmp_path / "http-v2" / "a" / "b" / "c" / "d" / "e" / "abc")

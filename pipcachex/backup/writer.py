@@ -42,7 +42,7 @@ from pipcachex.backup.table import FileTable
 from pipcachex.backup.tar import end_of_archive, member_header, padding
 from pipcachex.cache import CacheEntry, CacheFile, untouched_descriptor
 from pipcachex.errors import PipcachexError, UsageError
-from pipcachex.listing import summarise_packages
+from pipcachex.operations.listing import summarise_packages
 
 ProgressCallback = Callable[[int, int], None]
 #: Written in pieces this large: one system call (or one part of an upload) per MiB.

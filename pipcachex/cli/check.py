@@ -30,7 +30,7 @@ def check_command(
     common: Common,
 ) -> int:
     """Check that pip fetches each project again (index or cache) and the environment works."""
-    from pipcachex.check import check_projects, parse_check_specs
+    from pipcachex.operations.check import check_projects, parse_check_specs
     from pipcachex.render.check import render_check
 
     output = common.output

@@ -54,7 +54,7 @@ def list_command(
 ) -> int:
     """List every cache entry (HTTP downloads, index pages, built wheels) with its project."""
     from pipcachex.cache import scan_cache
-    from pipcachex.listing import SortKey, list_entries
+    from pipcachex.operations.listing import SortKey, list_entries
     from pipcachex.render.listing import render_list
 
     output = common.output
@@ -74,7 +74,7 @@ def list_command(
 def info_command(*, common: Common) -> int:
     """Summarise the cache: size by kind and layout, damaged entries, largest projects."""
     from pipcachex.cache import CacheWalk
-    from pipcachex.listing import cache_info
+    from pipcachex.operations.listing import cache_info
     from pipcachex.render.listing import render_info
 
     output = common.output

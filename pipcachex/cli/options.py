@@ -29,7 +29,7 @@ KIND_CHOICES = (
 )
 #: The layouts ``--layout`` selects (``pipcachex.cache.Layout`` but ``other``).
 LAYOUT_CHOICES = ("http", "http-v2", "wheels")
-#: The values of ``pipcachex.listing.SortKey``.
+#: The values of ``pipcachex.operations.listing.SortKey``.
 SORT_CHOICES = ("name", "size", "age")
 #: The values of ``pipcachex.backup.Compression``.
 COMPRESSION_CHOICES = ("none", "gz", "xz", "zst")

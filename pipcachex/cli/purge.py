@@ -67,7 +67,13 @@ def purge_command(
     common: Common,
 ) -> int:
     """Remove selected entries; with no selector, everything (`pip cache purge` and leftovers)."""
-    from pipcachex.purge import PurgeFailed, PurgePlan, plan_purge, preview_purge, run_purge
+    from pipcachex.operations.purge import (
+        PurgeFailed,
+        PurgePlan,
+        plan_purge,
+        preview_purge,
+    )
+    from pipcachex.operations.purge_workflow import run_purge
     from pipcachex.render.purge import (
         render_purge_failure,
         render_purge_outcome,

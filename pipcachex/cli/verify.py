@@ -29,9 +29,9 @@ def verify_command(
     from pipcachex.cache import scan_cache
     from pipcachex.deletion import ensure_deletable
     from pipcachex.lock import cache_lock
+    from pipcachex.operations.verify import fix_problems, verify_scan
     from pipcachex.render.verify import render_verify
     from pipcachex.render.words import count_noun
-    from pipcachex.verify import fix_problems, verify_scan
 
     output = common.output
     target = common.target()

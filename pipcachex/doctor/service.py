@@ -36,8 +36,8 @@ from pipcachex.doctor.filesystem import filesystem_facts, ownership_facts, tree_
 from pipcachex.doctor.model import DoctorReport, Finding, PipSummary
 from pipcachex.doctor.pipconfig import parse_config_debug
 from pipcachex.errors import PipcachexError
+from pipcachex.operations.verify import Found, verify_scan
 from pipcachex.pip_runner import MINIMUM_PIP, PipRunner
-from pipcachex.verify import Found, verify_scan
 
 CommandCallback = Callable[[Sequence[str]], None]
 ProgressCallback = Callable[[int, int], None]

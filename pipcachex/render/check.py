@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipcachex.check import CheckResult, Step
+from pipcachex.operations.check import CheckResult, Step
 from pipcachex.pip_runner import ChosenPython
 from pipcachex.render.output import Output
 from pipcachex.render.rows import Column, write_table

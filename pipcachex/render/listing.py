@@ -8,7 +8,7 @@ from typing import Any
 
 from pipcachex.cache import CacheEntry, Kind
 from pipcachex.lastuse import LastUsed
-from pipcachex.listing import AgeBand, InfoResult, ListResult, PackageSummary, Totals
+from pipcachex.operations.listing import AgeBand, InfoResult, ListResult, PackageSummary, Totals
 from pipcachex.pip_runner import ChosenPython
 from pipcachex.render.output import Output
 from pipcachex.render.rows import Column, write_lines, write_records, write_table

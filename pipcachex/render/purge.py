@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipcachex.check import CheckResult
 from pipcachex.deletion import DeletionProblem
-from pipcachex.purge import (
+from pipcachex.operations.check import CheckResult
+from pipcachex.operations.purge import (
     PurgeFailed,
-    PurgeOutcome,
     PurgePlan,
     PurgeResult,
     pip_would_overreach,
 )
+from pipcachex.operations.purge_workflow import PurgeOutcome
 from pipcachex.render.check import check_json, render_check
 from pipcachex.render.output import Output
 from pipcachex.render.tables import (

@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from pipcachex.cache import CacheEntry, Kind
-from pipcachex.listing import PackageSummary, Totals
+from pipcachex.operations.listing import PackageSummary, Totals
 from pipcachex.render.words import count_noun
 from pipcachex.units import format_age, format_size, iso_utc
 

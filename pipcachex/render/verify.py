@@ -6,10 +6,10 @@ from typing import Any
 
 from rich.table import Table
 
+from pipcachex.operations.verify import Found, VerifyResult
 from pipcachex.render.output import Output
 from pipcachex.render.tables import entry_json
 from pipcachex.units import format_size
-from pipcachex.verify import Found, VerifyResult
 
 
 def problem_json(problem: Found) -> dict[str, Any]:
