@@ -31,6 +31,7 @@ from typing import Any, Literal, Protocol
 
 import cachefactory
 import packages
+import platform_needs
 import pytest
 import unprivileged
 from index_server import IndexServer, ServeOptions
@@ -579,9 +580,14 @@ def _functions_of(item: pytest.Function) -> list[Callable[..., object]]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every end-to-end test ``slow`` (see :func:`end_to_end_reason`)."""
+    """Mark every end-to-end test ``slow`` (see :func:`end_to_end_reason`), and skip a test
+    that needs what this system lacks (see :mod:`platform_needs`), saying what."""
     for item in items:
-        if isinstance(item, pytest.Function) and end_to_end_reason(
-            item.fixturenames, _functions_of(item)
-        ):
+        if not isinstance(item, pytest.Function):
+            continue
+        functions = _functions_of(item)
+        if end_to_end_reason(item.fixturenames, functions):
             item.add_marker(pytest.mark.slow)
+        missing = platform_needs.missing_need(functions)
+        if missing is not None:
+            item.add_marker(pytest.mark.skip(reason=missing))

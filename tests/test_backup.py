@@ -8,7 +8,6 @@ import io
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,9 @@ from pipcachex.cache import scan_cache
 from pipcachex.errors import UsageError
 from pipcachex.lock import LOCK_NAME
 from pipcachex.units import format_size
+
+if sys.platform != "win32":  # Windows has no resource limits: those tests skip there
+    import resource
 
 Snapshot = dict[str, tuple[bytes, int]]
 #: The machine's pip configuration must not reach the pip that ``purge`` runs.

@@ -100,11 +100,14 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int, int, int, str]]:
     pending = [root]
     while pending:
         directory = pending.pop()
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | _NOATIME)
-        try:
-            names = sorted(os.listdir(fd))
-        finally:
-            os.close(fd)
+        if os.listdir in os.supports_fd and hasattr(os, "O_DIRECTORY"):
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | _NOATIME)
+            try:
+                names = sorted(os.listdir(fd))
+            finally:
+                os.close(fd)
+        else:  # Windows: no directory descriptors (and last-access times rarely move there)
+            names = sorted(os.listdir(directory))
         for name in names:
             path = directory / name
             info = os.lstat(path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import cachefactory
 import pytest
 from cli_helpers import invoke
-from conftest import make_venv, venv_site_packages
+from conftest import make_venv, venv_python, venv_site_packages
 
 from pipcachex.backup import Compression
 from pipcachex.cache import Kind
@@ -156,7 +156,7 @@ def test_python_that_is_not_an_interpreter(tmp_path: Path) -> None:
 
 def test_python_without_pip(venv_without_pip: Path) -> None:
     """One line; the child's traceback only with -v."""
-    python = str(venv_without_pip / "bin" / "python")
+    python = str(venv_python(venv_without_pip))
     result = invoke(["dir", "--python", python])
     assert result.exit_code == 1
     assert result.stderr == f"error: no pip is installed for {python}\n"
@@ -170,7 +170,7 @@ def test_pip_older_than_20_1_is_refused(tmp_path: Path) -> None:
     fake = venv_site_packages(venv) / "pip"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text('__version__ = "19.3.1"\n')
-    result = invoke(["dir", "--python", str(venv / "bin" / "python")])
+    result = invoke(["dir", "--python", str(venv_python(venv))])
     assert result.exit_code == 1
     assert "19.3.1" in result.stderr and "20.1" in result.stderr
 
@@ -178,7 +178,7 @@ def test_pip_older_than_20_1_is_refused(tmp_path: Path) -> None:
 def test_disabled_cache_is_reported(
     venv_with_pip: Callable[[str], Path], pip_env: Callable[..., dict[str, str]]
 ) -> None:
-    python = str(venv_with_pip("current") / "bin" / "python")
+    python = str(venv_python(venv_with_pip("current")))
     env = pip_env(extra={"PIP_NO_CACHE_DIR": "1"})
     env.pop("PYTHONPATH", None)
     result = invoke(["info", "--python", python], env=env)
@@ -190,7 +190,7 @@ def test_disabled_cache_is_reported(
 def test_verbose_shows_each_pip_command(
     venv_with_pip: Callable[[str], Path], pip_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
-    python = str(venv_with_pip("current") / "bin" / "python")
+    python = str(venv_python(venv_with_pip("current")))
     env = pip_env(extra={"PIP_CACHE_DIR": str(tmp_path)})
     env.pop("PYTHONPATH", None)
     result = invoke(["dir", "-v", "--python", python], env=env)
@@ -204,7 +204,7 @@ def test_verbose_shows_each_pip_command(
 def test_pip_failure_carries_command_exit_code_and_stderr(
     venv_with_pip: Callable[[str], Path],
 ) -> None:
-    runner = PipRunner(python=str(venv_with_pip("current") / "bin" / "python"))
+    runner = PipRunner(python=str(venv_python(venv_with_pip("current"))))
     with pytest.raises(PipError) as caught:
         runner.run(["cache", "no-such-action"])
     error = caught.value
@@ -277,14 +277,14 @@ def test_info_and_check_say_which_python_they_use(
     env.pop("PYTHONPATH", None)
     info = invoke(["info", "--json"], env=env)
     assert info.exit_code == 0, info.stderr
-    assert info.json["python"] == str(venv / "bin" / "python")
+    assert info.json["python"] == str(venv_python(venv))
     assert info.json["python_source"] == "virtual-env"
     assert info.json["cache_dir"] == str(tmp_path / "cache")
     human = invoke(["info"], env=env)
     assert f"Python: {venv / 'bin' / 'python'} (the active virtual environment" in human.stdout
     verbose = invoke(["dir", "-v"], env=env)
     assert verbose.stderr.startswith(f"python: {venv / 'bin' / 'python'} (the active virtual")
-    given = invoke(["info", "--json", "--python", str(venv / "bin" / "python")], env=env)
+    given = invoke(["info", "--json", "--python", str(venv_python(venv))], env=env)
     assert given.json["python_source"] == "option"
 
 

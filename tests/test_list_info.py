@@ -16,7 +16,7 @@ import cachefactory
 import packages
 import pytest
 from cli_helpers import entries_by, invoke
-from conftest import PipRunner
+from conftest import PipRunner, venv_python
 
 DAY = 86400
 
@@ -191,7 +191,7 @@ def test_info_agrees_with_pip_cache_info(filled_cache_mixed: Path, run_pip: PipR
 def test_default_cache_dir_comes_from_pip(
     tmp_path: Path, pip_env: Callable[..., dict[str, str]], venv_with_pip: Callable[[str], Path]
 ) -> None:
-    python = str(venv_with_pip("current") / "bin" / "python")
+    python = str(venv_python(venv_with_pip("current")))
     env = pip_env(extra={"PIP_CACHE_DIR": str(tmp_path / "from-env")})
     env.pop("PYTHONPATH", None)
     result = invoke(["dir", "--json", "--python", python], env=env)
@@ -200,7 +200,7 @@ def test_default_cache_dir_comes_from_pip(
     info = invoke(["info", "--json", "--python", python], env=env).json
     assert info["exists"] is False and info["total"]["entries"] == 0
     assert info["pip_version"] == "26.3" and info["pip_writes_layout"] == "http-v2"
-    legacy = str(venv_with_pip("legacy") / "bin" / "python")
+    legacy = str(venv_python(venv_with_pip("legacy")))
     info = invoke(["info", "--json", "--python", legacy], env=env).json
     assert info["pip_version"] == "23.2.1" and info["pip_writes_layout"] == "http"
 
