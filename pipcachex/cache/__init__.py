@@ -15,7 +15,9 @@ What it offers, by purpose:
 - **Is this a pip cache:** ``check_cache_dir``; pip's names: ``LAYOUT_DIRS``,
   ``PIP_STATE_NAMES``, ``is_pip_path``, ``is_litter``, ``foreign_at_root``; ``STALE_SECONDS``
   (when a temporary file pip left is abandoned).
-- **Damage:** ``find_damage`` and its ``Finding``.
+- **Damage:** ``find_damage`` and its ``Finding``; what archives look like (``ZIP_MAGIC``,
+  ``TAR_MAGIC``), how a tar is decompressed (``decompressing``), what a broken one raises
+  (``ARCHIVE_ERRORS``).
 - **Reading cache files without marking them used** (no atime moves, symlinks never followed):
   ``open_untouched``, ``read_untouched``, ``untouched_descriptor``, ``scandir_untouched``,
   ``window``, and ``reads_are_recorded`` (whether the file system records reads at all).
@@ -36,6 +38,10 @@ from typing import TYPE_CHECKING, Any
 #: Each public name and the module of this package that defines it.
 _WHERE = {
     "AGE_RESOLUTION": "tally",
+    "ARCHIVE_ERRORS": "archives",
+    "TAR_MAGIC": "archives",
+    "ZIP_MAGIC": "archives",
+    "decompressing": "archives",
     "CacheEntry": "model",
     "CacheFile": "model",
     "CacheScan": "scan",
@@ -74,10 +80,13 @@ _WHERE = {
 # Spelt out (not computed from _WHERE) so that type checkers and linters read it.
 __all__ = [
     "AGE_RESOLUTION",
+    "ARCHIVE_ERRORS",
     "LAYOUT_DIRS",
     "PIP_STATE_NAMES",
     "SMALL_RECORD_BYTES",
     "STALE_SECONDS",
+    "TAR_MAGIC",
+    "ZIP_MAGIC",
     "CacheEntry",
     "CacheFile",
     "CacheScan",
@@ -93,6 +102,7 @@ __all__ = [
     "check_cache_dir",
     "classify_content_type",
     "decoded_page",
+    "decompressing",
     "find_damage",
     "foreign_at_root",
     "is_litter",
@@ -111,6 +121,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from pipcachex.cache.archives import ARCHIVE_ERRORS, TAR_MAGIC, ZIP_MAGIC, decompressing
     from pipcachex.cache.attribute import SMALL_RECORD_BYTES
     from pipcachex.cache.directory import STALE_SECONDS, check_cache_dir
     from pipcachex.cache.fileio import (

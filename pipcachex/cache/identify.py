@@ -25,6 +25,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion
 
+from pipcachex.cache.archives import is_compressed_tar
 from pipcachex.cache.httpmeta import HttpRecord
 from pipcachex.cache.model import Kind, Problem, ProblemCode
 
@@ -36,7 +37,6 @@ _ANCHOR_RE = re.compile(r"<a\s[^>]*>\s*([^<]+?)\s*</a>", re.IGNORECASE)
 _JSON_NAME_RE = re.compile(r'"name"\s*:\s*"([^"\\]+)"')
 _JSON_FILENAME_RE = re.compile(r'"filename"\s*:\s*"([^"\\]+)"')
 _SIMPLE_PATH_RE = re.compile(r"/simple/([^/?#]+)/?(?:[?#].*)?$")
-_TAR_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ def _identify_file(record: HttpRecord, body: BinaryIO, body_size: int) -> Identi
     found: Identity
     if magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         found = _identify_zip(body)
-    elif magic.startswith(_TAR_MAGIC) and not record.header("content-encoding"):
+    elif is_compressed_tar(magic) and not record.header("content-encoding"):
         found = _identify_tar(body)
     elif magic.startswith(b"Metadata-Version:"):
         found = _identify_metadata(body)

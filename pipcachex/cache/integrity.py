@@ -10,19 +10,16 @@ every tar member and the whole of an encoded index page. Files are read without 
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import io
 import json
-import lzma
 import os
 import tarfile
 import zipfile
 import zlib
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
+from pipcachex.cache.archives import ARCHIVE_ERRORS, ZIP_MAGIC, decompressing, is_compressed_tar
 from pipcachex.cache.attribute import unreadable_problem
 from pipcachex.cache.fileio import open_untouched, window
 from pipcachex.cache.httpmeta import HttpRecord, RecordError, read_record
@@ -30,20 +27,6 @@ from pipcachex.cache.identify import body_problem, page_decoder, page_encoding, 
 from pipcachex.cache.model import CacheEntry, Kind, Layout, Problem, ProblemCode
 
 _CHUNK = 1024 * 1024
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-_TAR_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
-_ARCHIVE_ERRORS = (
-    zipfile.BadZipFile,
-    tarfile.TarError,
-    zlib.error,
-    lzma.LZMAError,
-    EOFError,
-    OSError,
-    ValueError,
-    NotImplementedError,
-)
-
-
 #: The problems that are about an HTTP entry's body rather than its metadata file.
 _BODY_CODES = frozenset({ProblemCode.BODY_LENGTH, ProblemCode.BAD_BODY, ProblemCode.BAD_PAGE})
 _DAMAGED = Problem(ProblemCode.BAD_BODY, "damaged")
@@ -143,7 +126,7 @@ def _zip_problem(handle: BinaryIO, deep: bool) -> str | None:
                 bad = archive.testzip()
                 if bad is not None:
                     return f"is a zip with a corrupt member {bad!r} (CRC mismatch)"
-    except _ARCHIVE_ERRORS as exc:
+    except ARCHIVE_ERRORS as exc:
         return f"is not a readable zip archive ({exc})"
     return None
 
@@ -166,22 +149,16 @@ def _tar_problem(handle: BinaryIO) -> str | None:
                     if extracted is not None:
                         while extracted.read(_CHUNK):
                             pass
-    except _ARCHIVE_ERRORS as exc:
+    except ARCHIVE_ERRORS as exc:
         return f"is not a readable tar archive ({exc})"
     return None
 
 
-def _decompressed(handle: BinaryIO) -> io.BufferedIOBase | None:
+def _decompressed(handle: BinaryIO) -> IO[bytes] | None:
     """The decompressing reader a compressed tar needs, or None for a plain tar."""
     magic = handle.read(6)
     handle.seek(0)
-    if magic.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=handle)
-    if magic.startswith(b"BZh"):
-        return bz2.BZ2File(handle)
-    if magic.startswith(b"\xfd7zXZ\x00"):
-        return lzma.LZMAFile(handle)
-    return None
+    return decompressing(magic, handle)
 
 
 def _check_http(entry: CacheEntry, deep: bool) -> Finding | None:
@@ -213,9 +190,9 @@ def _distribution_problem(
 ) -> str | None:
     magic = body.read(8)
     body.seek(0)
-    if magic.startswith(_ZIP_MAGIC):
+    if magic.startswith(ZIP_MAGIC):
         return _prefixed(_zip_problem(body, deep)) if deep else None
-    if magic.startswith(_TAR_MAGIC) and not record.header("content-encoding"):
+    if is_compressed_tar(magic) and not record.header("content-encoding"):
         return _prefixed(_tar_problem(body)) if deep else None
     if magic.startswith(b"Metadata-Version:"):
         return None

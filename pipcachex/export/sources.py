@@ -15,6 +15,8 @@ from typing import BinaryIO
 
 from pipcachex.cache import (
     SMALL_RECORD_BYTES,
+    TAR_MAGIC,
+    ZIP_MAGIC,
     CacheEntry,
     HttpRecord,
     Kind,
@@ -32,7 +34,7 @@ from pipcachex.cache import (
 )
 from pipcachex.export.model import SkipCode
 from pipcachex.export.placing import read_at
-from pipcachex.export.whole import TAR_MAGIC, ZIP_MAGIC, sdist_suffix
+from pipcachex.export.whole import sdist_suffix
 
 _DISTRIBUTION_TYPES = {"bdist_wheel", "sdist"}
 

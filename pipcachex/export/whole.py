@@ -9,39 +9,30 @@ file's sha256 is taken, for comparison with what the cache knows and for the exp
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
 import io
-import lzma
 import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
 from email.parser import HeaderParser
-from typing import IO, BinaryIO, cast
+from typing import BinaryIO
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from pipcachex.cache import parse_distribution_filename
+from pipcachex.cache import (
+    ARCHIVE_ERRORS,
+    ZIP_MAGIC,
+    decompressing,
+    parse_distribution_filename,
+)
 
 CHUNK = 1024 * 1024
-ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-TAR_MAGIC = {b"\x1f\x8b": ".tar.gz", b"BZh": ".tar.bz2", b"\xfd7zXZ\x00": ".tar.xz"}
 SDIST_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
 _METADATA_LIMIT = 1024 * 1024
-_ERRORS = (
-    zipfile.BadZipFile,
-    tarfile.TarError,
-    zlib.error,
-    lzma.LZMAError,
-    EOFError,
-    OSError,
-    ValueError,
-    NotImplementedError,
-    RuntimeError,
-)
+# A bug in a decompressor shows as RuntimeError too: the file is still not proven whole.
+_ERRORS: tuple[type[Exception], ...] = (*ARCHIVE_ERRORS, RuntimeError)
 
 
 @dataclass(frozen=True)
@@ -175,7 +166,7 @@ def _check_tar(handle: BinaryIO) -> Soundness:
     problem: str | None = None
     try:
         # The decompressor is not closed: it would close the hashing reader under it.
-        stream = _decompressing(magic, reader)
+        stream = decompressing(magic, reader) or reader
         with tarfile.open(fileobj=stream, mode="r|") as archive:
             members = 0
             for member in archive:
@@ -200,16 +191,6 @@ def _check_tar(handle: BinaryIO) -> Soundness:
     reader.read()
     raw.drain()
     return Soundness(raw.digest.hexdigest(), raw.size, problem, _requires_python(metadata))
-
-
-def _decompressing(magic: bytes, reader: BinaryIO) -> IO[bytes]:
-    if magic.startswith(b"\x1f\x8b"):
-        return cast(IO[bytes], gzip.GzipFile(fileobj=reader, mode="rb"))
-    if magic.startswith(b"BZh"):
-        return bz2.BZ2File(reader)
-    if magic.startswith(b"\xfd7zXZ\x00"):
-        return lzma.LZMAFile(reader)
-    return reader
 
 
 def _metadata_fields(text: str) -> dict[str, str]:
