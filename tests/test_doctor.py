@@ -390,7 +390,7 @@ def _python_for(runner: Runner) -> str:
     starts = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
     for python in (runner.python, "/usr/bin/python3", "/usr/local/bin/python3"):
         probe = [*as_user, "-c", starts, python, "-I", "-m", "pip", "--version"]
-        done = subprocess.run(probe, capture_output=True, check=False)
+        done = subprocess.run(probe, capture_output=True, check=False, env=runner.env())
         if done.returncode == 0:
             return python
     pytest.skip(f"no interpreter with pip that uid {runner.uid} may run")

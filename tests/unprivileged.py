@@ -4,7 +4,9 @@ Permission bits mean nothing to root, so tests of unreadable files run pipcachex
 (uid 65534) when the suite runs as root. That user may not be able to read the checkout or its
 virtual environment at all (a checkout under a directory of mode 0700, as in CI), so it runs a
 copy: pipcachex and every distribution it needs at run time, copied once per session into a
-directory anyone can read, put on ``PYTHONPATH`` of the real interpreter behind the venv.
+directory anyone can read, put on ``PYTHONPATH`` of the real interpreter behind the venv. Where
+that interpreter itself lies where the user cannot reach (pyenv's builds under ``/root``), the
+interpreter is copied too: its binary, its ``libpython`` and its standard library.
 """
 
 from __future__ import annotations
@@ -68,6 +70,42 @@ def copy_runtime(dest: Path) -> Path:
     return dest
 
 
+#: Parts of the standard library pipcachex never needs, left out of a copied interpreter.
+_STDLIB_UNUSED = ("site-packages", "test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3")
+
+
+def copy_interpreter(dest: Path, runtime: Path) -> tuple[Path, Path]:
+    """Copy the interpreter behind this venv into ``dest``: ``(its binary, its library dir)``.
+
+    The copy finds its standard library beside itself (``lib/pythonX.Y``); its ``libpython``
+    is found through ``LD_LIBRARY_PATH``, as the original's run path points at the original.
+    Its ``site-packages`` holds a ``.pth`` naming ``runtime`` (the copy of pipcachex and its
+    dependencies), so even ``python -I -m pip`` (which ignores ``PYTHONPATH``) finds pip.
+    """
+    base = Path(sys.base_prefix)
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    (dest / "bin").mkdir(parents=True)
+    python = dest / "bin" / version
+    shutil.copy2(os.path.realpath(sys.executable), python)
+    lib = dest / "lib"
+    lib.mkdir()
+    for shared in (base / "lib").glob("libpython*.so*"):
+        shutil.copy2(shared, lib / shared.name, follow_symlinks=False)
+    shutil.copytree(
+        base / "lib" / version,
+        lib / version,
+        symlinks=True,
+        ignore=shutil.ignore_patterns("__pycache__", *_STDLIB_UNUSED),
+    )
+    site = lib / version / "site-packages"
+    site.mkdir()
+    (site / "pipcachex-runtime.pth").write_text(f"{runtime}\n", encoding="utf-8")
+    for path in [dest, *dest.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() or path == python else 0o644)
+    return python, lib
+
+
 @dataclass(frozen=True)
 class Runner:
     """How to run ``python -m pipcachex`` as ``uid`` (None: as this very user, in-place)."""
@@ -75,6 +113,8 @@ class Runner:
     uid: int | None
     python: str
     pythonpath: str | None
+    #: Where a copied interpreter's ``libpython`` is (None: the interpreter is not a copy).
+    library_path: str | None = None
 
     def command(self, args: Sequence[str]) -> list[str]:
         """The command line running ``pipcachex ARGS`` as this runner's user."""
@@ -90,6 +130,8 @@ class Runner:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         if self.pythonpath is not None:
             env["PYTHONPATH"] = self.pythonpath
+        if self.library_path is not None:
+            env["LD_LIBRARY_PATH"] = self.library_path
         return env
 
     def run(self, args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -111,9 +153,17 @@ def runner(copy_dir: Path) -> Runner | str:
     if shutil.which("setpriv") is None:
         return "needs setpriv (util-linux) to drop root"
     python = os.path.realpath(sys.executable)
-    copied = Runner(NOBODY, python, str(copy_runtime(copy_dir)))
+    runtime = copy_runtime(copy_dir / "runtime")
+    copied = Runner(NOBODY, python, str(runtime))
+    if copied.run(["--help"], cwd=copy_dir).returncode == 0:
+        return copied
+    # The interpreter (or its libpython) lies where the user cannot reach: run a copy of it.
+    own_python, library = copy_interpreter(copy_dir / "interpreter", runtime)
+    copied = Runner(NOBODY, str(own_python), str(runtime), str(library))
     probe = copied.run(["--help"], cwd=copy_dir)
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return f"uid {NOBODY} cannot run {python} with a copy of pipcachex: {last}"
+        return (
+            f"uid {NOBODY} cannot run {python}, nor a copy of it, with a copy of pipcachex: {last}"
+        )
     return copied
