@@ -6,7 +6,8 @@ Windows runner lacks (or that means little there). Rather than a condition repea
 such test, ``conftest.py`` asks :func:`missing_need` about every collected test: the test's own
 source and that of its fixtures are searched for the calls in :data:`NEEDS`, and a test that
 uses one the system lacks is skipped with a reason naming it. Where everything is present (on
-Linux, as root or not) nothing is skipped by this.
+Linux, as root or not) nothing is skipped by this. A helper function (whose source is not the
+test's) calls :func:`require` instead, which skips the running test the same way.
 """
 
 from __future__ import annotations
@@ -101,3 +102,11 @@ def missing_need(
         if any(call in source for source in sources for call in need.calls):
             return need.reason
     return None
+
+
+def require(name: str) -> None:
+    """Skip the running test, naming the need, where this system lacks ``name`` (a helper's)."""
+    import pytest
+
+    if not this_system()[name]:
+        pytest.skip(next(need.reason for need in NEEDS if need.name == name))

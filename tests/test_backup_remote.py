@@ -367,7 +367,9 @@ def _peak_rss_of_backup(source: Path, to: str, s3: S3) -> int:
         "    app(sys.argv[1:])\n"
         "except SystemExit as exit:\n"
         "    assert not exit.code, exit.code\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        # ru_maxrss is in KiB on Linux, in bytes on macOS.
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(peak // 1024 if sys.platform == 'darwin' else peak)\n"
     )
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSPEC_"))},

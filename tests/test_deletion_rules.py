@@ -9,6 +9,7 @@ import os
 import time
 from pathlib import Path
 
+import platform_needs
 import pytest
 
 from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout
@@ -290,6 +291,7 @@ def test_refusal_reason(
 ) -> None:
     path = tmp_path / H
     if link:
+        platform_needs.require("symlinks")
         path.symlink_to(tmp_path / "elsewhere")
     else:
         path.write_text("x")

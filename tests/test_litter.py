@@ -17,6 +17,7 @@ from typing import Any
 
 import cachefactory
 import packages
+import platform_needs
 import pytest
 
 from pipcachex.cache import Kind, ProblemCode, scan_cache
@@ -82,8 +83,10 @@ def _place(cache: Path, anchors: dict[str, Path], litter: Litter, outside: Path)
         path = path / "inside.txt"
         path.write_bytes(b"not pip's either\n")
     elif litter.what == "link":
+        platform_needs.require("symlinks")
         path.symlink_to(outside / "target.txt")
     else:
+        platform_needs.require("symlinks")
         path.symlink_to(outside, target_is_directory=True)
     return path
 

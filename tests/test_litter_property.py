@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import cachefactory
+import platform_needs
 import pytest
 from cli_helpers import invoke
 from conftest import PipName, copy_tree, venv_python
@@ -102,6 +103,8 @@ def _litter(rng: random.Random, cache: Path, outside: Path, *, top: bool = True)
         path = base.joinpath(*parts)
         path.parent.mkdir(parents=True, exist_ok=True)
         what = rng.choice(["file", "file", "empty", "link", "linkdir"])
+        if what in ("link", "linkdir"):
+            platform_needs.require("symlinks")
         if what == "link":
             path.symlink_to(outside / "target.txt")
         elif what == "linkdir":

@@ -70,3 +70,12 @@ def test_nothing_is_skipped_where_everything_is_there() -> None:
 def test_this_posix_system_has_every_need() -> None:
     # On the Linux machines the suite runs on, the mechanism must skip nothing.
     assert platform_needs.this_system() == EVERYTHING
+
+
+def test_a_helper_requires_a_need_and_the_test_skips_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(platform_needs, "this_system", lambda: {**EVERYTHING, "symlinks": False})
+    platform_needs.require("sigkill")  # there: nothing happens
+    with pytest.raises(pytest.skip.Exception, match="symbolic links"):
+        platform_needs.require("symlinks")

@@ -22,9 +22,10 @@ from typing import Any
 
 import cachefactory
 import packages
+import platform_needs
 import pytest
 from cli_helpers import CliResult, invoke
-from conftest import PipName, PipRunner, pip_env, venv_python
+from conftest import PipName, PipRunner, pip_env, require_tool, venv_python
 from index_server import IndexServer
 
 from pipcachex.cache.fileio import open_untouched, scandir_untouched
@@ -607,6 +608,8 @@ def test_a_file_that_cannot_be_deleted_is_reported_and_the_rest_goes(cache: Path
 @contextmanager
 def _undeletable(path: Path) -> Iterator[None]:
     """Make ``path`` impossible to unlink: immutable as root, a read-only directory otherwise."""
+    platform_needs.require("file_modes")
+    platform_needs.require("geteuid")
     if os.geteuid() != 0:
         mode = path.parent.stat().st_mode
         path.parent.chmod(0o555)
@@ -615,13 +618,14 @@ def _undeletable(path: Path) -> Iterator[None]:
         finally:
             path.parent.chmod(mode)
         return
-    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+    chattr = require_tool("chattr")
+    made = subprocess.run([chattr, "+i", str(path)], capture_output=True, check=False)
     if made.returncode != 0:
         pytest.skip(f"cannot make a file undeletable here: {made.stderr!r}")
     try:
         yield
     finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
+        subprocess.run([chattr, "-i", str(path)], check=True)
 
 
 # -- dry run -----------------------------------------------------------------------------------

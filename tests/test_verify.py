@@ -19,6 +19,7 @@ from typing import Any
 
 import cachefactory
 import packages
+import platform_needs
 import pytest
 from cli_helpers import invoke
 from conftest import PipName, PipRunner
@@ -517,6 +518,7 @@ def _notes_in_first_level(cache: Path, outside: Path) -> Path:
 
 
 def _symlinked_dir_in_wheels(cache: Path, outside: Path) -> Path:
+    platform_needs.require("symlinks")
     path = cache / "wheels" / "linkdir"
     path.symlink_to(outside, target_is_directory=True)
     return path
