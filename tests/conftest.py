@@ -160,6 +160,16 @@ def require_file_modes() -> None:
         pytest.skip("needs file modes (chmod), which mean little on this system")
 
 
+def require_free_space_reading(path: Path) -> None:
+    """Skip where the free space of ``path``'s file system cannot be read.
+
+    pipcachex reads it through ``capabilities.disk_usage``: unknown where ``os.statvfs`` is
+    missing, or switched off (the run with every capability off).
+    """
+    if capabilities.disk_usage(path) is None:
+        pytest.skip("needs the file system's free space, which statvfs tells and this run lacks")
+
+
 def copy_tree(src: Path, dest: Path) -> Path:
     """Copy a cache tree keeping file times (``copy2``) and symlinks; return ``dest``."""
     shutil.copytree(src, dest, symlinks=True, copy_function=shutil.copy2, dirs_exist_ok=True)

@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import require_free_space_reading
 from test_backup_format import FILES, make_cache
 
 from pipcachex.backup import (
@@ -91,6 +92,7 @@ def test_no_room_changes_nothing(
     archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The space is checked before anything is removed or written (a full disk is simulated)."""
+    require_free_space_reading(tmp_path)
     target = tmp_path / "target"
     (target / "wheels").mkdir(parents=True)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: _Usage())
