@@ -108,7 +108,9 @@ def test_a_file_that_is_not_what_was_scanned_is_left_alone(
     change(entry)
     report = _delete(cache, [entry])
     assert (report.removed == (entry,)) is removed
-    assert [p.reason for p in report.failed] == ([reason] if reason else [])
+    assert [(p.path, p.reason) for p in report.failed] == (
+        [(entry.files[-1].path, reason)] if reason else []
+    )
     if reason is not None:
         # The metadata file (the anchor) went first; the body that changed is still there.
         assert not os.path.lexists(entry.path)
@@ -168,7 +170,9 @@ def test_a_file_reached_through_a_symlinked_directory_is_outside(tmp_path: Path)
     entry = _entry_at(cache / "http-v2" / "a" / "precious.txt", layout=Layout.HTTP_V2)
     report = _delete(cache, [entry], allow_unknown=True)
     assert report.removed == ()
-    assert [p.reason for p in report.failed] == ["outside the cache directory"]
+    assert [(p.path, p.reason) for p in report.failed] == [
+        (entry.path, "outside the cache directory")
+    ]
     assert victim.exists() and (cache / "http-v2" / "a").is_symlink()
 
 
@@ -178,7 +182,9 @@ def test_a_path_outside_the_root_by_name_is_outside(tmp_path: Path) -> None:
     elsewhere.parent.mkdir()
     elsewhere.write_text("x")  # "cache-other" starts like "cache": a prefix is not inside
     report = _delete(cache, [_entry_at(elsewhere)], allow_unknown=True)
-    assert [p.reason for p in report.failed] == ["outside the cache directory"]
+    assert [(p.path, p.reason) for p in report.failed] == [
+        (str(elsewhere), "outside the cache directory")
+    ]
     assert elsewhere.exists()
 
 
@@ -239,3 +245,34 @@ def test_empty_directories_are_removed_up_to_the_layout(tmp_path: Path) -> None:
     assert removed == 5
     assert not (cache / "http-v2" / "a").exists()
     assert kept.is_dir() and (cache / "http-v2").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("error", "removed", "reason"),
+    [
+        (PermissionError(13, "Permission denied"), False, "Permission denied"),
+        (FileNotFoundError(2, "No such file or directory"), True, None),  # a pip got there first
+    ],
+    ids=["refused-by-the-system", "gone-meanwhile"],
+)
+def test_what_the_system_says_when_unlinking_is_reported(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    error: OSError,
+    removed: bool,
+    reason: str | None,
+) -> None:
+    # As root nothing refuses an unlink, and a race cannot be timed: the system's answer is
+    # what is simulated, for the metadata file only.
+    cache, [entry] = _cache(tmp_path)
+    real_unlink = os.unlink
+
+    def unlink(path: str | os.PathLike[str], *args: object, **kwargs: object) -> None:
+        if os.fspath(path) == entry.path:
+            raise error
+        real_unlink(path)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    report = _delete(cache, [entry])
+    assert (report.removed == (entry,)) is removed
+    assert [(p.path, p.reason) for p in report.failed] == ([(entry.path, reason)] if reason else [])
