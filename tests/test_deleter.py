@@ -18,6 +18,7 @@ import pytest
 
 from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout, scan_cache
 from pipcachex.deletion import DeletionReport, delete_entries, remove_empty_directories
+from pipcachex.errors import UnsafeCacheError
 from pipcachex.lock import LOCK_NAME
 
 WHEEL = packages.build_wheel_bytes(packages.WHEELS[0])
@@ -212,7 +213,9 @@ def test_a_built_wheel_directory_with_a_build_under_way_is_left_alone(tmp_path: 
     (wheel.parent / "tmpab12").mkdir()  # a pip started building here after the scan
     report = _delete(cache, [entry])
     assert report.removed == ()
-    assert [p.reason for p in report.failed] == ["a pip started building here (left alone)"]
+    assert [(p.path, p.reason) for p in report.failed] == [
+        (entry.path, "a pip started building here (left alone)")
+    ]
     assert wheel.exists()
 
 
@@ -276,3 +279,52 @@ def test_what_the_system_says_when_unlinking_is_reported(
     report = _delete(cache, [entry])
     assert (report.removed == (entry,)) is removed
     assert [(p.path, p.reason) for p in report.failed] == ([(entry.path, reason)] if reason else [])
+
+
+def test_the_not_a_cache_guard_runs_unless_the_caller_ran_it(tmp_path: Path) -> None:
+    # A directory holding what pip never writes at its top is refused before anything goes,
+    # unless the user named it with --force (or the caller checked it already).
+    cache, [entry] = _cache(tmp_path)
+    (cache / "notes.txt").write_text("mine\n")
+    empty = cache / "http-v2" / "z" / "y"
+    empty.mkdir(parents=True)
+    with pytest.raises(UnsafeCacheError, match=r"notes\.txt"):
+        delete_entries(cache, [entry])
+    with pytest.raises(UnsafeCacheError, match=r"notes\.txt"):
+        remove_empty_directories(cache, [empty])
+    assert os.path.exists(entry.path) and empty.is_dir()
+    assert delete_entries(cache, [entry], force=True).removed == (entry,)
+    assert remove_empty_directories(cache, [empty], force=True) == 2
+    assert (cache / "notes.txt").exists()
+
+
+def test_a_killed_builds_nested_leftovers_go_with_the_wheel_directory(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    (cache / "http-v2").mkdir(parents=True)
+    wheel = cachefactory.write_wheel_entry(
+        cache, "file:///src/alpha", WHEEL, "alpha_pkg-1.0-py3-none-any.whl", {"url": "x"}
+    )
+    stale = wheel.parent / "tmpab12" / "build" / "lib"
+    stale.mkdir(parents=True)
+    (stale / "module.py").write_text("x = 1\n")
+    old = 1_000_000.0  # long before any build could still be running
+    for path in (stale / "module.py", stale, stale.parent, stale.parent.parent):
+        os.utime(path, (old, old))
+    built = [e for e in scan_cache(cache).entries if e.layout is Layout.WHEELS]
+    report = _delete(cache, built)
+    assert sorted(e.path for e in report.removed) == sorted(e.path for e in built)
+    assert not wheel.parent.exists() and (cache / "wheels").is_dir()
+
+
+def test_an_empty_built_wheel_directory_is_an_entry_that_goes(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    (cache / "http-v2").mkdir(parents=True)
+    wheel = cachefactory.write_wheel_entry(
+        cache, "file:///src/alpha", WHEEL, "alpha_pkg-1.0-py3-none-any.whl", {"url": "x"}
+    )
+    for name in os.listdir(wheel.parent):
+        os.unlink(wheel.parent / name)
+    [entry] = [e for e in scan_cache(cache).entries if e.layout is Layout.WHEELS]
+    assert entry.files == ()
+    report = _delete(cache, [entry])
+    assert report.removed == (entry,) and not wheel.parent.exists()
