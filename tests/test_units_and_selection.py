@@ -241,3 +241,33 @@ def test_least_recently_used_takes_the_oldest_until_the_budget_holds() -> None:
     # Same last use: the path breaks the tie, so the order is the same on every run.
     assert least_recently_used(candidates, total, 0) == [BUILT, ALPHA_1, BETA_PAGE, ALPHA_2_NEW]
     assert least_recently_used([], 10, 0) == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "version", "matched"),
+    [
+        ("alpha-pkg>=1", "2.0b1", True),  # a cached pre-release is selected like any version
+        ("alpha-pkg<2", "2.0rc1", False),
+        ("alpha-pkg<2", "1.5.dev0", True),
+        ("alpha-pkg>=1", "not-a-version", False),  # an unparsable version never matches
+        ("alpha-pkg>=1", None, False),  # nor does an entry without a version
+        ("alpha-pkg", "not-a-version", True),  # without a specifier the name is enough
+    ],
+)
+def test_version_specifiers_take_pre_releases_and_refuse_what_they_cannot_read(
+    spec: str, version: str | None, matched: bool
+) -> None:
+    assert parse_spec(spec).matches(entry(version=version)) is matched
+
+
+def test_the_newer_than_boundary_is_inclusive() -> None:
+    # "Last used within AGE": an entry last used exactly AGE ago matches --newer-than AGE and
+    # not --older-than AGE, so the two never both select it and never both leave it.
+    boundary = entry(used=NOW.timestamp() - 10 * DAY)
+    assert build_selection([], newer_than="10d", now=NOW).matches(boundary)
+    assert not build_selection([], older_than="10d", now=NOW).matches(boundary)
+
+
+def test_a_spec_keeps_the_text_the_user_gave() -> None:
+    assert parse_spec(" Beta_Pkg>=1 ").text == " Beta_Pkg>=1 "
+    assert parse_spec("gamma").text == "gamma"
