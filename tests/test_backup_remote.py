@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,7 +102,12 @@ def test_memory_prune_keeps_the_newest_and_leaves_other_objects(
 ) -> None:
     source = tmp_path / "source"
     entries = make_cache(source)
-    made = [backup_entries(source, entries, memory, default_dir=tmp_path) for _ in range(3)]
+    made = []
+    for _ in range(3):
+        # Names and headers tell the time to the millisecond: two backups made within one
+        # millisecond are equally new, so each waits for the next one.
+        time.sleep(0.002)
+        made.append(backup_entries(source, entries, memory, default_dir=tmp_path))
     fs = fsspec.filesystem("memory")
     root = memory[len("memory://") :]
     fs.pipe(root + "notes.txt", b"not a backup")
@@ -259,6 +265,7 @@ def test_s3_cli_backup_restore_newest_and_prune(tmp_path: Path, s3: S3) -> None:
     source = tmp_path / "source"
     make_cache(source)
     for _ in range(3):
+        time.sleep(0.002)  # the newest must be newer by the millisecond names and headers keep
         made = invoke(["backup", "--cache-dir", str(source), "--to", "s3://fleet/ci/", "--json"])
         assert made.exit_code == 0, made.stderr
     newest = made.json["archive"]
