@@ -63,6 +63,7 @@ def test_memory_round_trip_and_newest(tmp_path: Path, memory: str) -> None:
     source = tmp_path / "source"
     entries = make_cache(source)
     first = backup_entries(source, entries[:1], memory, default_dir=tmp_path)
+    time.sleep(0.002)  # newer by the millisecond names and headers keep (else it is a tie)
     second = backup_entries(source, entries, memory, default_dir=tmp_path)
     assert first.archive.startswith(memory) and first.archive != second.archive
     listing = list_backups(memory)
