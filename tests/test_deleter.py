@@ -328,3 +328,22 @@ def test_an_empty_built_wheel_directory_is_an_entry_that_goes(tmp_path: Path) ->
     assert entry.files == ()
     report = _delete(cache, [entry])
     assert report.removed == (entry,) and not wheel.parent.exists()
+
+
+def test_a_wheel_directory_with_a_file_that_changed_is_not_reported_removed(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    (cache / "http-v2").mkdir(parents=True)
+    wheel = cachefactory.write_wheel_entry(
+        cache, "file:///src/alpha", WHEEL, "alpha_pkg-1.0-py3-none-any.whl", {"url": "x"}
+    )
+    [entry] = [e for e in scan_cache(cache).entries if e.kind is Kind.BUILT_WHEEL]
+    with open(wheel, "ab") as handle:
+        handle.write(b"rebuilt since the scan")
+    report = _delete(cache, [entry])
+    assert report.removed == ()
+    assert [(p.path, p.reason) for p in report.failed] == [
+        (str(wheel), "changed since it was scanned (left alone)")
+    ]
+    assert wheel.exists()
