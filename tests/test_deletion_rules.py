@@ -92,6 +92,14 @@ def test_litter_names(name: str, litter: bool) -> None:
         (f"wheels/ab/cd/ef/{LEAF}0/t-1.0-py3-none-any.whl", False),
         (f"wheels/ab/cd/ef/{LEAF.upper()}/t-1.0-py3-none-any.whl", False),
         ("wheels/08/notes.txt", False),
+        # A trailing newline is another name, at every level ("$" alone would accept it).
+        (f"http-v2/0/1/2/3/4/{H}\n", False),
+        (f"http-v2/0/1/2/3/4\n/{H}", False),
+        (f"{WHEEL_DIR}/alpha_pkg-1.0-py3-none-any.whl\n", False),
+        (f"{WHEEL_DIR}/origin.json\n", False),
+        (f"wheels/ab/cd/ef\n/{LEAF}/t-1.0-py3-none-any.whl", False),
+        (f"wheels/ab/cd/ef/{LEAF}\n/t-1.0-py3-none-any.whl", False),
+        (f"selfcheck/{H}.json\n", False),
         # pip's own state, pipcachex's lock, and the top.
         (f"selfcheck/{H}", True),
         (f"selfcheck/{H}.json", True),

@@ -34,15 +34,17 @@ _HASH = rf"[0-9a-f]{{{ENTRY_NAME_LENGTH}}}"
 ENTRY_NAME = re.compile(_HASH)
 """An HTTP entry's name (use ``fullmatch``)."""
 #: pip writes each file into a temporary ``<final name><random>.tmp`` beside it, then renames.
-_HTTP_FILE = re.compile(rf"^{_HASH}(\.body)?(.*\.tmp)?$")
-_HEX_CHAR = re.compile(r"^[0-9a-f]$")
-_HEX_PAIR = re.compile(r"^[0-9a-f]{2}$")
-_WHEEL_LEAF = re.compile(r"^[0-9a-f]{50}$")
+_HTTP_FILE = re.compile(rf"{_HASH}(\.body)?(.*\.tmp)?")
+#: Every pattern here is used with ``fullmatch``: ``$`` would also accept a trailing newline,
+#: and a file named "ab\n" is not pip's.
+_HEX_CHAR = re.compile(r"[0-9a-f]")
+_HEX_PAIR = re.compile(r"[0-9a-f]{2}")
+_WHEEL_LEAF = re.compile(r"[0-9a-f]{50}")
 WHEEL_LEVELS = {1: _HEX_PAIR, 2: _HEX_PAIR, 3: _HEX_PAIR, 4: _WHEEL_LEAF}
 """The name of each directory level below ``wheels/``: the sha224 of the source link, cut 2,
-2, 2 and 50."""
-_WHEEL_FILE = re.compile(r"^(.+\.whl|origin\.json)(.*\.tmp)?$")
-_STATE_FILE = re.compile(rf"^{_HASH}(\.json)?(.*\.tmp)?$")
+2, 2 and 50 (use ``fullmatch``)."""
+_WHEEL_FILE = re.compile(r"(.+\.whl|origin\.json)(.*\.tmp)?")
+_STATE_FILE = re.compile(rf"{_HASH}(\.json)?(.*\.tmp)?")
 _HTTP_DEPTH = 5
 """Directory levels of an HTTP entry below its layout directory."""
 _WHEEL_DEPTH = 4
@@ -77,17 +79,17 @@ def is_pip_path(parts: tuple[str, ...] | list[str]) -> bool:
     if top in ("http", "http-v2"):
         return (
             len(below) == _HTTP_DEPTH
-            and all(_HEX_CHAR.match(part) for part in below)
-            and _HTTP_FILE.match(name) is not None
+            and all(_HEX_CHAR.fullmatch(part) for part in below)
+            and _HTTP_FILE.fullmatch(name) is not None
         )
     if top == "wheels":
         if len(below) < _WHEEL_DEPTH:
             return False
         inside = below[_WHEEL_DEPTH:]
-        if not all(WHEEL_LEVELS[depth].match(p) for depth, p in enumerate(below[:4], start=1)):
+        if not all(WHEEL_LEVELS[depth].fullmatch(p) for depth, p in enumerate(below[:4], start=1)):
             return False
         # A build in progress (or killed) writes whatever its backend writes.
-        return inside[0].startswith("tmp") if inside else _WHEEL_FILE.match(name) is not None
+        return inside[0].startswith("tmp") if inside else _WHEEL_FILE.fullmatch(name) is not None
     if top == "selfcheck":
-        return not below and _STATE_FILE.match(name) is not None
+        return not below and _STATE_FILE.fullmatch(name) is not None
     return False
