@@ -132,6 +132,31 @@ def test_memory_prune_keeps_the_newest_and_leaves_other_objects(
     )
 
 
+def test_prunes_beside_other_runs_take_no_lock_and_lose_nothing(
+    tmp_path: Path, memory: str
+) -> None:
+    """Prune takes no lock (object stores have none), so what two runs at once do is tested.
+
+    A second prune that finds its archive gone counts it removed; a backup written after the
+    listing a prune planned from is never a candidate, whatever ``--keep`` says.
+    """
+    source = tmp_path / "source"
+    entries = make_cache(source)
+    made = []
+    for _ in range(3):
+        time.sleep(0.002)  # a millisecond apart: see the test above
+        made.append(backup_entries(source, entries, memory, default_dir=tmp_path))
+    first, second = plan_prune(memory, keep=1), plan_prune(memory, keep=1)
+    time.sleep(0.002)
+    late = backup_entries(source, entries, memory, default_dir=tmp_path)
+    done = execute_prune(first)
+    again = execute_prune(second)
+    assert done.failed == () and again.failed == ()
+    assert sorted(again.removed) == sorted(m.archive for m in made[:2])
+    left = sorted(b.path for b in list_backups(memory).backups)
+    assert left == sorted([made[-1].archive, late.archive])
+
+
 def test_cli_lists_and_prunes_a_url(tmp_path: Path, memory: str) -> None:
     source = tmp_path / "source"
     entries = make_cache(source)
@@ -274,10 +299,13 @@ def test_s3_cli_backup_restore_newest_and_prune(tmp_path: Path, s3: S3) -> None:
     restored = invoke(["restore", "s3://fleet/ci/", "--cache-dir", str(target), "--json"])
     assert restored.exit_code == 0, restored.stderr
     assert restored.json["archive"] == newest and _tree(target) == FILES
+    racing = plan_prune("s3://fleet/ci/", keep=2)  # a second job planned from the same listing
     pruned = invoke(["backups", "prune", "s3://fleet/ci/", "--keep", "2", "--yes", "--json"])
     assert pruned.exit_code == 0, pruned.stderr
     assert len(pruned.json["removed"]) == 1
     assert len(s3.filesystem().ls("fleet/ci", refresh=True)) == 2
+    late = execute_prune(racing)  # its object is gone: removed, not failed
+    assert late.failed == () and list(late.removed) == pruned.json["removed"]
 
 
 @pytest.mark.slow

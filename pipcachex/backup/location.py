@@ -11,6 +11,7 @@ completes, it is an existence check and a server-side move. Credentials are the 
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import time
@@ -83,7 +84,8 @@ class Store(Protocol):
 
     def exists(self, name: str) -> bool: ...
 
-    def delete(self, name: str) -> None: ...
+    def delete(self, name: str) -> None:
+        """Remove ``name``; FileNotFoundError when it is gone already."""
 
 
 def is_url(text: str) -> bool:
@@ -268,9 +270,18 @@ class RemoteStore:
             return bool(self.fs.exists(self._path(name)))
 
     def delete(self, name: str) -> None:
-        """Remove the object ``name``."""
+        """Remove the object ``name``; FileNotFoundError when it is gone already.
+
+        Another prune may have removed it since this one listed the location: the caller
+        must be able to tell that (what was asked for is true) from a delete that failed.
+        """
         with remote_errors(f"cannot delete {self.display(name)}"):
-            self.fs.rm(self._path(name))
+            try:
+                self.fs.rm(self._path(name))
+                return
+            except FileNotFoundError:
+                pass  # raised below, outside remote_errors, which would make it a failure
+        raise FileNotFoundError(errno.ENOENT, "no such object", self.display(name))
 
 
 class RemoteReader:
