@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import generate
@@ -62,6 +62,10 @@ class Sample:
 #: Where pipcachex keeps its attribution memo during a run (set by ``main``), so the benchmark
 #: neither reads nor pollutes the user's own.
 MEMO_DIR: Path | None = None
+
+#: Another pipcachex executable (``--before``, an earlier commit installed in its own venv),
+#: timed beside this one in the scan-bound groups, so "before" and "after" share one run.
+BEFORE: str | None = None
 
 
 def bench_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -248,6 +252,22 @@ def _copy_cache(dest: Path, source: Path, target: Path) -> None:
 NO_MEMO = {"PIPCACHEX_MEMO_DIR": ""}
 
 
+def with_before(case: Case) -> list[Case]:
+    """``case``, then the same command run by ``--before``'s pipcachex when one was given.
+
+    The earlier build keeps its own memo directory: memo formats may differ between commits,
+    and neither build should warm the other's.
+    """
+    if BEFORE is None or case.argv is None or MEMO_DIR is None:
+        return [case]
+    env = dict(case.env or {})
+    if env.get("PIPCACHEX_MEMO_DIR") != "":
+        env["PIPCACHEX_MEMO_DIR"] = str(MEMO_DIR.with_name(MEMO_DIR.name + "-before"))
+    label = case.label.replace("pipcachex", "pipcachex (before)", 1)
+    before = replace(case, label=label, argv=[BEFORE, *case.argv[1:]], env=env)
+    return [case, before]
+
+
 def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
     """Every benchmark group for the cache generated in ``dest``."""
     cache = dest / generate.CACHE_DIR
@@ -283,7 +303,7 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                 f"info ({tag})",
                 [
                     du,
-                    Case("pipcachex info", [PIPCACHEX, "info", "--cache-dir", c]),
+                    *with_before(Case("pipcachex info", [PIPCACHEX, "info", "--cache-dir", c])),
                     Case(
                         "pipcachex info (memo off)",
                         [PIPCACHEX, "info", "--cache-dir", c],
@@ -301,7 +321,12 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                 f"list ({tag})",
                 [
                     du,
-                    Case("pipcachex list --json", [PIPCACHEX, "list", "--json", "--cache-dir", c]),
+                    *with_before(
+                        Case(
+                            "pipcachex list --json",
+                            [PIPCACHEX, "list", "--json", "--cache-dir", c],
+                        )
+                    ),
                     Case(
                         "pipcachex list --json (memo off)",
                         [PIPCACHEX, "list", "--json", "--cache-dir", c],
@@ -330,11 +355,13 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
             "verify (warm)",
             [
                 du,
-                Case(
-                    "pipcachex verify",
-                    [PIPCACHEX, "verify", "--cache-dir", c] if verify is not None else None,
-                    ok_codes=(0, 1),
-                    missing=None if verify is not None else "not available yet",
+                *with_before(
+                    Case(
+                        "pipcachex verify",
+                        [PIPCACHEX, "verify", "--cache-dir", c] if verify is not None else None,
+                        ok_codes=(0, 1),
+                        missing=None if verify is not None else "not available yet",
+                    )
                 ),
             ],
             after=retime,
@@ -570,12 +597,14 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
                     prepare=lambda: _copy_cache(dest, cache, work),
                     check=removed,
                 ),
-                Case(
-                    "pipcachex purge",
-                    purge_argv,
-                    prepare=lambda: _copy_cache(dest, cache, work),
-                    missing=None if purge_argv else "not available yet",
-                    check=removed,
+                *with_before(
+                    Case(
+                        "pipcachex purge",
+                        purge_argv,
+                        prepare=lambda: _copy_cache(dest, cache, work),
+                        missing=None if purge_argv else "not available yet",
+                        check=removed,
+                    )
                 ),
             ],
             after=lambda: _rmtree(work),
@@ -842,6 +871,7 @@ def machine(drop_status: str) -> list[str]:
         f"- Python {platform.python_version()}, pip {' '.join(pip_version) or '?'}, "
         f"{pcx.stdout.strip()} (commit {commit or '?'})",
         f"- Dropping the page cache for cold runs: {drop_status}",
+        *([f'- The "(before)" rows ran `{BEFORE}`'] if BEFORE else []),
     ]
 
 
@@ -1072,6 +1102,12 @@ def main(argv: list[str] | None = None) -> int:
         help="where caches are generated and kept for the next run",
     )
     parser.add_argument("--only", default="", help="comma-separated group keys to run")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="an earlier build's pipcachex executable, timed beside this one (info, list, "
+        "verify, purge)",
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
     parser.add_argument("--clean", action="store_true", help="delete the caches afterwards")
     parser.add_argument(
@@ -1090,8 +1126,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes, args.merge = [], True
     only = {s for s in args.only.split(",") if s}
     args.workdir.mkdir(parents=True, exist_ok=True)
-    global MEMO_DIR
+    global MEMO_DIR, BEFORE
     MEMO_DIR = args.workdir / "memo"
+    BEFORE = str(args.before) if args.before else None
 
     def log(message: str) -> None:
         print(message, flush=True)
