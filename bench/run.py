@@ -34,8 +34,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import generate
+import s3
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC = REPO_ROOT / "docs" / "performance.md"
@@ -63,6 +65,11 @@ class Sample:
 #: neither reads nor pollutes the user's own.
 MEMO_DIR: Path | None = None
 
+#: The S3 server of the ``s3-*`` groups (started by the first of them that runs), and what
+#: every command is told to reach it.
+S3_SERVER: s3.MotoServer | None = None
+S3_ENV: dict[str, str] = {}
+
 #: Another pipcachex executable (``--before``, an earlier commit installed in its own venv),
 #: timed beside this one in the scan-bound groups, so "before" and "after" share one run.
 BEFORE: str | None = None
@@ -74,6 +81,7 @@ def bench_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env.pop("PYTHONPATH", None)
     if MEMO_DIR is not None:
         env["PIPCACHEX_MEMO_DIR"] = str(MEMO_DIR)
+    env.update(S3_ENV)
     env.update(extra or {})
     env.update(
         PIP_CONFIG_FILE=os.devnull,
@@ -505,6 +513,8 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
         )
     )
 
+    groups += s3_groups(dest, scratch, c)
+
     export_help = help_text("export")
     export_dir = scratch / "exported"
     copied_dir = scratch / "copied"
@@ -612,6 +622,100 @@ def build_groups(dest: Path, scratch: Path, entries: int) -> list[Group]:
         )
     )
     return groups
+
+
+def s3_endpoint() -> str:
+    """The S3 server's endpoint, starting the server on first use."""
+    global S3_SERVER
+    if S3_SERVER is None:
+        S3_SERVER = s3.MotoServer()
+        S3_ENV.update(s3.environment(S3_SERVER.endpoint))
+    return S3_SERVER.endpoint
+
+
+def s3_groups(dest: Path, scratch: Path, c: str) -> list[Group]:
+    """``backup --to s3://`` and ``restore s3://`` against moto on loopback, with baselines."""
+    missing = s3.available()
+    backup_help = help_text("backup")
+    if backup_help is None or "--to" not in backup_help:
+        missing = missing or "not available yet"
+    script = str(REPO_ROOT / "bench" / "s3.py")
+    local = str(scratch / "s3-local.tar")
+    source = f"s3://{s3.BUCKET}/restore-source/backup.tar"
+    target = scratch / "s3-restored"
+    graveyard = scratch / "s3-restored-earlier"
+
+    def case(label: str, argv: list[str], **kwargs: Any) -> Case:
+        return Case(label, None if missing else argv, missing=missing, **kwargs)
+
+    def clear(*prefixes: str) -> Callable[[], None]:
+        def clear_prefixes() -> None:
+            for prefix in prefixes:
+                s3.clear(s3_endpoint(), prefix)
+
+        return clear_prefixes
+
+    def backup_done() -> None:
+        clear("baseline", "backups")()
+        generate.restore_times(dest)  # the backups read every file: atimes moved
+
+    def uploaded() -> str:
+        sizes = s3.filesystem(s3_endpoint()).du(f"{s3.BUCKET}/backups", total=True)
+        return f"object {int(sizes) / 1e6:.0f} MB"
+
+    def fresh_target() -> None:
+        fs = s3.filesystem(s3_endpoint())
+        if not fs.exists(source):  # once: the object both restores read
+            made = [PIPCACHEX, "backup", "--cache-dir", c, "--to", source]
+            subprocess.run(made, check=True, stdout=subprocess.DEVNULL, env=bench_env())
+            generate.restore_times(dest)
+        if target.exists():  # moved aside, not deleted: see the restore group
+            graveyard.mkdir(exist_ok=True)
+            target.rename(graveyard / str(len(os.listdir(graveyard))))
+        target.mkdir()
+
+    def restored() -> str:
+        return f"{_count_files(target)} files restored"
+
+    backup = [PIPCACHEX, "backup", "--cache-dir", c, "--to", f"s3://{s3.BUCKET}/backups/"]
+    restore = [PIPCACHEX, "restore", "--cache-dir", str(target), "--yes", source]
+    baseline_up = f"s3://{s3.BUCKET}/baseline/backup.tar"
+    return [
+        Group(
+            "s3-backup",
+            "backup to S3 (moto on loopback)",
+            [
+                case(
+                    "pipcachex backup, then an s3fs upload",
+                    [PYTHON, script, "backup-upload", PIPCACHEX, c, local, baseline_up],
+                    prepare=clear("baseline"),
+                ),
+                case(
+                    "pipcachex backup --to s3://",
+                    backup,
+                    prepare=clear("backups"),
+                    check=uploaded,
+                ),
+            ],
+            after=backup_done,
+            warmup=False,
+        ),
+        Group(
+            "s3-restore",
+            "restore from S3 (moto on loopback)",
+            [
+                case(
+                    "an s3fs download, then pipcachex restore",
+                    [PYTHON, script, "download-restore", PIPCACHEX, source, local, str(target)],
+                    prepare=fresh_target,
+                    check=restored,
+                ),
+                case("pipcachex restore s3://", restore, prepare=fresh_target, check=restored),
+            ],
+            after=lambda: _rmtree(target, graveyard),
+            warmup=False,
+        ),
+    ]
 
 
 def measure(group: Group, repeat: int, entries: int, log: Callable[[str], None]) -> list[Row]:
@@ -1163,6 +1267,8 @@ def main(argv: list[str] | None = None) -> int:
         for entries, (rows, stored_titles, manifest) in load_sizes().items():
             by_size[entries], manifests[entries] = rows, manifest
             titles.update({k: v for k, v in stored_titles.items() if k not in titles})
+    if S3_SERVER is not None:
+        S3_SERVER.stop()
     section = render(by_size, titles, manifests, machine(drop_status), args.repeat)
     print(section)
     if not args.no_doc:
