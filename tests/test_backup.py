@@ -499,7 +499,7 @@ def test_two_backups_to_one_file_never_replace_each_other(cache_v2: Path, tmp_pa
     [
         (["--to", "{cache}/inside.tar"], "inside the cache directory"),
         (["--to", "{existing}"], "already exists"),
-        (["--to", "{tmp}/no/such/dir/x.tar"], "'{tmp}/no/such/dir' does not exist"),
+        (["--to", "{tmp}/no/such/dir/x.tar"], "'{missing}' does not exist"),
         (["--to", "{tmp}/x.tar.gz", "--compression", "xz"], "names gz compression"),
         (["--compression", "zip"], "zip"),
     ],
@@ -507,7 +507,9 @@ def test_two_backups_to_one_file_never_replace_each_other(cache_v2: Path, tmp_pa
 def test_backup_bad_usage(cache_v2: Path, tmp_path: Path, args: list[str], message: str) -> None:
     existing = tmp_path / "existing.tar"
     existing.write_bytes(b"")
-    values = {"cache": cache_v2, "existing": existing, "tmp": tmp_path}
+    # The message shows the directory as the platform writes paths (backslashes on Windows).
+    missing = tmp_path / "no" / "such" / "dir"
+    values = {"cache": cache_v2, "existing": existing, "tmp": tmp_path, "missing": missing}
     filled = [a.format(**values) for a in args]
     result = invoke(["backup", "--cache-dir", str(cache_v2), *filled])
     assert result.exit_code == 2 and message.format(**values) in result.stderr, result.stderr
