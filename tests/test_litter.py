@@ -187,6 +187,11 @@ def test_folder_prefix(folder: str, expected: str | None) -> None:
         (ENTRY[:5], ENTRY + ".body", "body"),
         (ENTRY[:5], ENTRY + "k2j3h4.tmp", "temp"),
         (ENTRY[:5], ENTRY + ".tmp", "temp"),
+        (ENTRY[:5], ENTRY + ".bodyx8y7.tmp", "temp"),  # a body being written
+        (ENTRY[:5], ENTRY + "a\nb.tmp", "temp"),  # what follows the name is pip's random part
+        (ENTRY[:5], ENTRY + "\n", None),
+        (ENTRY[:5], ENTRY + ".body\n", None),
+        (ENTRY[:5], ENTRY + ".tmp\n", None),
         (ENTRY[:5], ENTRY + "~", None),
         (ENTRY[:5], ENTRY + ".body~", None),
         (ENTRY[:5], ENTRY + ".swp", None),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
@@ -121,19 +121,34 @@ def open_directory_untouched(directory: str | Path) -> int:
     Only where ``capabilities.current().directory_fd``; ``scandir_untouched`` checks. The
     caller closes it.
     """
-    have = capabilities.current()
+    return directory_opener(capabilities.current())(directory)
+
+
+def directory_opener(have: capabilities.Capabilities) -> Callable[[str | Path], int]:
+    """``open_directory_untouched`` for the capabilities ``have``, its flags worked out once.
+
+    A walk opens every directory of the cache (some 180,000 at 100,000 entries): deciding the
+    flags afresh each time was a tenth of a warm walk.
+    """
     flags = os.O_RDONLY | _CLOEXEC | (os.O_DIRECTORY if have.o_directory else _NONBLOCK)
-    fd = -1
-    if have.noatime:
-        # O_NOATIME is refused on directories one does not own: list them the ordinary way.
-        with suppress(PermissionError):
-            fd = os.open(directory, flags | os.O_NOATIME)
-    if fd < 0:
-        fd = os.open(directory, flags)
-    if not have.o_directory and not stat.S_ISDIR(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise NotADirectoryError(20, "Not a directory", str(directory))
-    return fd
+    untouched = flags | os.O_NOATIME if have.noatime else None
+    check_type = not have.o_directory
+
+    def open_directory(directory: str | Path) -> int:
+        if untouched is None:
+            fd = os.open(directory, flags)
+        else:
+            try:
+                fd = os.open(directory, untouched)
+            except PermissionError:
+                # O_NOATIME is refused on directories one does not own: the ordinary way.
+                fd = os.open(directory, flags)
+        if check_type and not stat.S_ISDIR(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise NotADirectoryError(20, "Not a directory", str(directory))
+        return fd
+
+    return open_directory
 
 
 def window(base: BinaryIO, offset: int, length: int) -> BinaryIO:

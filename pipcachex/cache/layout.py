@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 
-from pipcachex.cache.layout_names import ENTRY_NAME, ENTRY_NAME_LENGTH, WHEEL_LEVELS
+from pipcachex.cache.layout_names import ENTRY_NAME, ENTRY_NAME_LENGTH, HTTP_NAME, WHEEL_LEVELS
 from pipcachex.cache.model import CacheEntry, CacheFile, Kind, Layout, Problem, ProblemCode
 
 # pipcachex's own lock file in the cache root: never an entry (the scanner imports it here).
@@ -50,17 +50,13 @@ def http_name_kind(prefix: str | None, name: str) -> str | None:
     """
     if prefix is None or not name.startswith(prefix):
         return None
-    stem = name[:ENTRY_NAME_LENGTH]
-    if not is_entry_name(stem):
+    # One regular expression, not a call per check: this runs for every file of every scan.
+    match = HTTP_NAME.fullmatch(name)
+    if match is None:
         return None
-    rest = name[ENTRY_NAME_LENGTH:]
-    if not rest:
+    if match.lastindex is None:
         return "entry"
-    if rest == ".body":
-        return "body"
-    if rest.endswith(".tmp"):
-        return "temp"
-    return None
+    return "body" if match.lastindex == 1 else "temp"
 
 
 def is_wheel_level(name: str, depth: int) -> bool:

@@ -33,6 +33,9 @@ ENTRY_NAME_LENGTH = 56
 _HASH = rf"[0-9a-f]{{{ENTRY_NAME_LENGTH}}}"
 ENTRY_NAME = re.compile(_HASH)
 """An HTTP entry's name (use ``fullmatch``)."""
+HTTP_NAME = re.compile(rf"{_HASH}(?:(\.body)|[\s\S]*(\.tmp))?")
+"""A file name in an HTTP folder, for the scanner (use ``fullmatch``): an entry, its body
+(group 1), or a temporary file of either (group 2: any name ending ``.tmp``)."""
 #: pip writes each file into a temporary ``<final name><random>.tmp`` beside it, then renames.
 _HTTP_FILE = re.compile(rf"{_HASH}(\.body)?(.*\.tmp)?")
 #: Every pattern here is used with ``fullmatch``: ``$`` would also accept a trailing newline,

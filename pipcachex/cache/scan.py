@@ -21,7 +21,7 @@ from typing import cast
 from pipcachex import capabilities
 from pipcachex.cache.attribute import attribute
 from pipcachex.cache.directory import PIP_STATE_NAMES, STALE_SECONDS
-from pipcachex.cache.fileio import open_directory_untouched, put_atime_back, scandir_untouched
+from pipcachex.cache.fileio import directory_opener, put_atime_back, scandir_untouched
 from pipcachex.cache.identify import Identity
 from pipcachex.cache.layout import (
     LOCK_NAME,
@@ -207,6 +207,7 @@ class _Walker:
         # Without descriptors on directories (Windows), directories are listed by path.
         have = capabilities.current()
         self._by_fd = have.directory_fd
+        self._open_directory = directory_opener(have)
         # Without O_NOATIME, listing a directory moves its atime: put it back (a dry run
         # changes nothing).
         self._put_atimes_back = not have.noatime
@@ -304,7 +305,7 @@ class _Walker:
             if self._put_atimes_back:
                 atime = os.stat(directory).st_atime_ns
             if by_fd:
-                target = open_directory_untouched(directory)
+                target = self._open_directory(directory)
         except FileNotFoundError:
             return files, dirs
         except OSError as exc:

@@ -59,11 +59,14 @@ def built_wheel_entries(
     wheels: list[CacheFile] = []
     others: list[CacheFile] = []
     litter: list[CacheEntry] = []
+    # Each wheel's name parsed once: whether it is a wheel, then the newest's project.
+    parsed: dict[str, tuple[str, str]] = {}
     for name, info in files:
         path = f"{directory}/{name}"
         if not stat.S_ISREG(info.st_mode):
             litter.append(unknown_entry(path, info, Layout.WHEELS))
-        elif name.endswith(".whl") and parse_distribution_filename(name) is not None:
+        elif name.endswith(".whl") and (project := parse_distribution_filename(name)):
+            parsed[name] = project
             wheels.append(_member(path, info))
         elif name == ORIGIN:
             others.append(_member(path, info))
@@ -88,13 +91,14 @@ def built_wheel_entries(
             fresh += regular
         else:
             stale.append((sub, regular))
-    own = _own_entry(directory, wheels, others, fresh, stale, busy, bool(litter), mtime)
+    own = _own_entry(directory, wheels, parsed, others, fresh, stale, busy, bool(litter), mtime)
     return own + litter
 
 
 def _own_entry(
     directory: str,
     wheels: list[CacheFile],
+    parsed: dict[str, tuple[str, str]],
     others: list[CacheFile],
     fresh: list[CacheFile],
     stale: list[tuple[Subdirectory, list[CacheFile]]],
@@ -114,10 +118,8 @@ def _own_entry(
         ]
     wheels.sort(key=lambda m: m.mtime)
     newest = wheels[-1].name
-    parsed = parse_distribution_filename(newest)
-    assert parsed is not None  # only wheels whose names parse are in ``wheels``
     # Many entries name the same project and version: one string each, not one per entry.
-    package, version = sys.intern(parsed[0]), sys.intern(parsed[1])
+    package, version = (sys.intern(part) for part in parsed[newest])
     problem = ZERO_BYTE_WHEEL if any(w.size == 0 for w in wheels) else None
     entry = CacheEntry(
         directory,
