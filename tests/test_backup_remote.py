@@ -309,6 +309,58 @@ def test_s3_cli_backup_restore_newest_and_prune(tmp_path: Path, s3: S3) -> None:
 
 
 @pytest.mark.slow
+def test_s3_generated_names_are_uploaded_in_place_chosen_names_moved(
+    tmp_path: Path, s3: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bucket shows an upload only once complete: a generated name needs no temp and no copy.
+
+    A name given with ``--to`` still goes through a hidden temporary object and a move, which
+    is what checks, last thing, that nobody took the name meanwhile.
+    """
+    import s3fs
+
+    source = tmp_path / "source"
+    entries = make_cache(source)
+    moved: list[tuple[str, str]] = []
+    real_mv = s3fs.S3FileSystem.mv
+
+    def mv(fs: Any, path1: str, path2: str, **kwargs: Any) -> Any:
+        moved.append((path1, path2))
+        return real_mv(fs, path1, path2, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "mv", mv)
+    made = backup_entries(source, entries, "s3://fleet/direct/")
+    assert moved == []
+    chosen = backup_entries(source, entries, "s3://fleet/direct/mine.tar")
+    assert [b.rpartition("/")[2] for _, b in moved] == ["mine.tar"]
+    names = sorted(k.rpartition("/")[2] for k in s3.filesystem().ls("fleet/direct", refresh=True))
+    assert names == sorted([made.archive.rpartition("/")[2], "mine.tar"])
+    assert chosen.archive.endswith("/mine.tar")
+
+
+@pytest.mark.slow
+def test_s3_an_object_that_takes_the_name_meanwhile_is_never_replaced(
+    tmp_path: Path, s3: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipcachex.backup import writer
+
+    name = "pipcachex-20260101T000000.000Z-abcdef.tar"
+    monkeypatch.setattr(writer, "generated_name", lambda now, compression: name)
+    source = tmp_path / "source"
+    entries = make_cache(source)
+    fs = s3.filesystem()
+
+    def someone_else_meanwhile(done: int, total: int) -> None:
+        if not fs.exists(f"fleet/taken/{name}"):
+            fs.pipe(f"fleet/taken/{name}", b"someone else's")
+
+    with pytest.raises(BackupError, match="appeared while it was uploaded; nothing was replaced"):
+        backup_entries(source, entries, "s3://fleet/taken/", on_progress=someone_else_meanwhile)
+    assert fs.cat(f"fleet/taken/{name}") == b"someone else's"
+    assert fs.ls("fleet/taken", refresh=True) == [f"fleet/taken/{name}"]
+
+
+@pytest.mark.slow
 def test_s3_upload_interrupted_by_the_server_going_down(
     tmp_path: Path, s3: S3, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -80,7 +80,8 @@ class Store(Protocol):
 
     def open(self, name: str) -> Any: ...
 
-    def create(self, name: str) -> Upload: ...
+    def create(self, name: str, *, unique: bool = False) -> Upload:
+        """Start writing ``name``; ``unique``: a generated name nobody else will pick."""
 
     def exists(self, name: str) -> bool: ...
 
@@ -150,7 +151,7 @@ class LocalStore:
         """The archive ``name``, open for reading."""
         return open(self.directory / name, "rb", buffering=0)
 
-    def create(self, name: str) -> LocalUpload:
+    def create(self, name: str, *, unique: bool = False) -> LocalUpload:
         """Start writing an archive that will be called ``name`` (or another name, see publish)."""
         return LocalUpload(self.directory, name)
 
@@ -260,9 +261,14 @@ class RemoteStore:
         with remote_errors(f"cannot read {self.display(name)}"):
             return RemoteReader(self.fs.open(self._path(name), "rb", block_size=READ_BLOCK))
 
-    def create(self, name: str) -> RemoteUpload:
-        """Start uploading an archive that will be called ``name``."""
-        return RemoteUpload(self, name)
+    def create(self, name: str, *, unique: bool = False) -> RemoteUpload:
+        """Start uploading an archive that will be called ``name``.
+
+        An object store shows an upload only once it is complete (a multipart upload until it
+        is completed, a single one until it is whole), so a ``unique`` name there is uploaded
+        to directly: no temporary object, and no copy of the whole archive to move it.
+        """
+        return RemoteUpload(self, name, direct=unique and self.protocol in _OBJECT_STORES)
 
     def exists(self, name: str) -> bool:
         """Whether an object called ``name`` is there."""
@@ -308,9 +314,11 @@ class RemoteReader:
 class RemoteUpload:
     """A streamed upload to a temporary object, moved to its name once complete."""
 
-    def __init__(self, store: RemoteStore, name: str) -> None:
+    def __init__(self, store: RemoteStore, name: str, *, direct: bool = False) -> None:
         self.store = store
-        self.temp = store._path(temp_name(name))
+        self.name = name
+        self.direct = direct
+        self.temp = store._path(name if direct else temp_name(name))
         with remote_errors(f"cannot write {store.display(name)}"):
             self._file: Any = store.fs.open(self.temp, "wb", block_size=REMOTE_BLOCK)
 
@@ -321,10 +329,22 @@ class RemoteUpload:
     def publish(self, name: str) -> bool:
         """Complete the upload, then move it to ``name`` unless an object has that name."""
         fs = self.store.fs
+        final = self.store._path(name)
+        if self.direct:
+            # Completing the upload would replace an object that appeared meanwhile (a name
+            # made to be unique: it does not happen, but it must never cost someone's backup).
+            if name != self.name or fs.exists(final):
+                self.abort()
+                raise StorageError(
+                    f"{self.store.display(name)} appeared while it was uploaded; "
+                    "nothing was replaced"
+                )
+            self._file.close()
+            self._file = None
+            return True
         if self._file is not None:
             self._file.close()
             self._file = None
-        final = self.store._path(name)
         if fs.exists(final):
             with suppress(Exception):
                 fs.rm(self.temp)
@@ -346,8 +366,9 @@ class RemoteUpload:
                 file.closed = True
             with suppress(Exception):
                 file.close = lambda: None
-        with suppress(Exception):
-            self.store.fs.rm(self.temp)
+        if not self.direct:  # uploaded directly, the name may be someone else's by now
+            with suppress(Exception):
+                self.store.fs.rm(self.temp)
 
 
 def _filesystem(url: str, protocol: str) -> tuple[Any, str]:

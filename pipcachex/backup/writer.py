@@ -255,7 +255,7 @@ def backup_entries(
     upload: Any = None
     published = False
     try:
-        upload = store.create(name)
+        upload = store.create(name, unique=target.name is None)
         out = _TarOut(upload, target.compression)
         _write_archive(out, header, files, stats, relative, advance)
         out.finish()
