@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -226,8 +227,8 @@ def backup_entries(
     skipped = {id(e) for e in busy + outside}
     kept = [e for e in entries if id(e) not in skipped]
     files = list(_archive_order(kept))
-    stats = [_stat_or_fail(f.path) for f in files]
-    total = sum(info.st_size for info in stats)
+    stats = _Stats.of(files)
+    total = sum(stats.sizes)
     header = BackupHeader(
         created=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         pipcachex_version=__version__,
@@ -316,6 +317,30 @@ def _projects(entries: Sequence[CacheEntry]) -> list[dict[str, object]]:
     ]
 
 
+@dataclass(frozen=True)
+class _Stats:
+    """The size, mtime and atime (ns) of every file to back up, as the backup began.
+
+    In three arrays of 8-byte integers: a ``stat_result`` kept per file was about 100 MiB of a
+    100,000-entry backup (183,000 files).
+    """
+
+    sizes: array[int]
+    mtimes: array[int]
+    atimes: array[int]
+
+    @classmethod
+    def of(cls, files: Sequence[CacheFile]) -> _Stats:
+        """Stat each of ``files`` (raising BackupError for one that vanished or is unreadable)."""
+        stats = cls(array("q"), array("q"), array("q"))
+        for member in files:
+            info = _stat_or_fail(member.path)
+            stats.sizes.append(info.st_size)
+            stats.mtimes.append(info.st_mtime_ns)
+            stats.atimes.append(info.st_atime_ns)
+        return stats
+
+
 def _stat_or_fail(path: str) -> os.stat_result:
     try:
         return os.stat(path)
@@ -331,7 +356,7 @@ def _write_archive(
     out: _TarOut,
     header: BackupHeader,
     files: Sequence[CacheFile],
-    stats: Sequence[os.stat_result],
+    stats: _Stats,
     relative: Callable[[str], str],
     advance: Callable[[int], None],
 ) -> None:
@@ -340,12 +365,13 @@ def _write_archive(
     header_data = header.to_bytes()
     _member(out, HEADER_NAME, header_data, created)
     table = FileTable()
-    for member, info in zip(files, stats, strict=True):
+    for index, member in enumerate(files):
         path = member.path
         name = relative(path)
-        out.write(member_header(MEMBER_PREFIX + name, info.st_size, info.st_mtime_ns // 10**9))
+        size, mtime = stats.sizes[index], stats.mtimes[index]
+        out.write(member_header(MEMBER_PREFIX + name, size, mtime // 10**9))
         try:
-            digest = _copy(path, info, out.write, advance)
+            digest = _copy(path, size, mtime, out.write, advance)
         except FileNotFoundError:
             raise BackupError(
                 f"{path} vanished while being backed up (is a pip using the cache?); "
@@ -360,8 +386,8 @@ def _write_archive(
             raise BackupError(
                 f"cannot read {path}: {exc.strerror or exc}; no backup written"
             ) from None
-        out.write(padding(info.st_size))
-        table.add(name, info.st_size, info.st_mtime_ns, info.st_atime_ns, digest)
+        out.write(padding(size))
+        table.add(name, size, mtime, stats.atimes[index], digest)
     lines = _index_lines(table)
     hasher = hashlib.sha256()
     length = 0
@@ -403,16 +429,16 @@ def _member(out: _TarOut, name: str, data: bytes, mtime: int) -> None:
 
 def _copy(
     path: str,
-    expected: os.stat_result,
+    size: int,
+    mtime: int,
     emit: Callable[[bytes], None],
     advance: Callable[[int], None],
 ) -> bytes:
     """Stream a cache file into ``emit`` without moving its atime; return its sha256.
 
-    A file whose size or mtime is not what ``expected`` says, before or after the read, or
-    that does not read back exactly that many bytes, raises _Changed.
+    A file whose size or mtime (ns) is not ``size`` and ``mtime``, before or after the read,
+    or that does not read back exactly that many bytes, raises _Changed.
     """
-    size, mtime = expected.st_size, expected.st_mtime_ns
     with untouched_descriptor(path) as fd:
         info = os.fstat(fd)
         if (info.st_size, info.st_mtime_ns) != (size, mtime):
