@@ -641,7 +641,8 @@ def s3_groups(dest: Path, scratch: Path, c: str) -> list[Group]:
         missing = missing or "not available yet"
     script = str(REPO_ROOT / "bench" / "s3.py")
     local = str(scratch / "s3-local.tar")
-    source = f"s3://{s3.BUCKET}/restore-source/backup.tar"
+    # One object per cache: the server lives as long as the run, through every size.
+    source = f"s3://{s3.BUCKET}/restore-source/{dest.name}.tar"
     target = scratch / "s3-restored"
     graveyard = scratch / "s3-restored-earlier"
 
