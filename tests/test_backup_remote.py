@@ -8,8 +8,10 @@ way a user would give it (fsspec's configuration), the credentials through the e
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,9 +22,11 @@ import pytest
 from cli_helpers import invoke
 from test_backup_format import FILES, make_cache
 
+from pipcachex import capabilities
 from pipcachex.backup import (
     ArchiveError,
     BackupError,
+    LocalCopy,
     StorageError,
     apply_restore,
     backup_entries,
@@ -73,6 +77,42 @@ def test_memory_round_trip_and_newest(tmp_path: Path, memory: str) -> None:
     assert ref.label == second.archive and ref.chosen and "newest" in ref.chosen
     result = apply_restore(plan_restore(target, ref))
     assert result.ok and _tree(target) == FILES
+
+
+@pytest.mark.parametrize(
+    ("usage", "downloaded", "note"),
+    [
+        ((1 << 40, 1 << 41), True, None),
+        ((1 << 20, 1 << 30), False, "has 1048576 bytes free, too few for a copy"),
+        (None, False, "cannot tell the free space in"),
+    ],
+)
+def test_memory_local_copy_when_there_is_room(
+    tmp_path: Path,
+    memory: str,
+    monkeypatch: pytest.MonkeyPatch,
+    usage: tuple[int, int] | None,
+    downloaded: bool,
+    note: str | None,
+) -> None:
+    """The archive is downloaded only where it fits; the restore is the same either way."""
+    source = tmp_path / "source"
+    made = backup_entries(source, make_cache(source), memory, default_dir=tmp_path)
+    monkeypatch.setattr(capabilities, "disk_usage", lambda path: usage)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    target = tmp_path / "target"
+    progress: list[tuple[int, int]] = []
+    with LocalCopy(resolve_archive(made.archive, target), str(temp)) as copy:
+        assert copy.wanted is downloaded
+        assert (copy.note is None) if note is None else (note in (copy.note or ""))
+        ref = copy.fetch(lambda done, total: progress.append((done, total)))
+        assert ref.label == made.archive and ref.name == made.archive.rpartition("/")[2]
+        assert len(list(temp.iterdir())) == int(downloaded)
+        assert (progress[-1] if progress else None) == ((copy.size,) * 2 if downloaded else None)
+        result = apply_restore(plan_restore(target, ref))
+    assert result.ok and _tree(target) == FILES
+    assert list(temp.iterdir()) == []
 
 
 def test_memory_interrupted_upload_leaves_nothing(tmp_path: Path, memory: str) -> None:
@@ -404,6 +444,134 @@ def test_s3_download_interrupted_changes_nothing(
     with pytest.raises(ArchiveError, match="cannot read s3://fleet/dl/"):
         plan_restore(target, ref, on_progress=stop_midway)
     assert not target.exists()
+
+
+class _Reads:
+    """Counts how a remote archive is read: streamed opens and whole downloads."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.opens: list[str] = []
+        self.downloads: list[str] = []
+        real_open, real_download = (
+            location_module.RemoteStore.open,
+            location_module.RemoteStore.download,
+        )
+
+        def spy_open(store: Any, name: str) -> Any:
+            self.opens.append(name)
+            return real_open(store, name)
+
+        def spy_download(store: Any, name: str, path: str, on_progress: Any = None) -> None:
+            self.downloads.append(name)
+            real_download(store, name, path, on_progress)
+
+        monkeypatch.setattr(location_module.RemoteStore, "open", spy_open)
+        monkeypatch.setattr(location_module.RemoteStore, "download", spy_download)
+
+
+@pytest.mark.slow
+def test_s3_restore_downloads_the_archive_once(
+    tmp_path: Path, s3: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both passes of a restore read one local copy, which is gone afterwards."""
+    source = tmp_path / "source"
+    result = backup_entries(source, make_cache(source), "s3://fleet/once/", default_dir=tmp_path)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    reads = _Reads(monkeypatch)
+    target = tmp_path / "target"
+    restored = invoke(["restore", result.archive, "--cache-dir", str(target), "--json"])
+    assert restored.exit_code == 0, restored.stderr
+    assert restored.json["archive"] == result.archive and _tree(target) == FILES
+    name = result.archive.rpartition("/")[2]
+    assert (reads.downloads, reads.opens) == ([name], [])
+    assert list(temp.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_s3_restore_without_room_for_a_copy_streams_twice(
+    tmp_path: Path, s3: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "source"
+    result = backup_entries(source, make_cache(source), "s3://fleet/tight/", default_dir=tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(capabilities, "disk_usage", lambda path: (1 << 20, 1 << 30))
+    reads = _Reads(monkeypatch)
+    target = tmp_path / "target"
+    restored = invoke(["restore", result.archive, "--cache-dir", str(target), "--json"])
+    assert restored.exit_code == 0, restored.stderr
+    assert _tree(target) == FILES
+    assert f"{tmp_path} has 1048576 bytes free" in restored.stderr
+    assert "set TMPDIR" in restored.stderr
+    name = result.archive.rpartition("/")[2]
+    assert (reads.downloads, reads.opens) == ([], [name, name])
+
+
+class _ServerProcess:
+    """moto's S3 server in a process of its own, which a test can kill in the middle of a
+    response (a server thread stopped in-process finishes the responses under way)."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=1).close()
+                return
+            except OSError:
+                assert self.process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.mark.slow
+def test_s3_restore_download_interrupted_leaves_nothing(
+    tmp_path: Path, s3: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server dies mid-download: a StorageError, no local copy left, cache untouched."""
+    server = _ServerProcess()
+    try:
+        monkeypatch.setitem(
+            fsspec.config.conf, "s3", {**fsspec.config.conf["s3"], "endpoint_url": server.endpoint}
+        )
+        server_fs = fsspec.filesystem("s3")
+        server_fs.mkdir("fleet")
+        source = tmp_path / "source"
+        big = {f"http-v2/d/{i}.body": os.urandom(1 << 20) for i in range(32)}
+        made = backup_entries(
+            source, make_cache(source, big), "s3://fleet/dl2/", default_dir=tmp_path
+        )
+        temp = tmp_path / "temp"
+        temp.mkdir()
+        target = tmp_path / "target"
+        seen: list[int] = []
+
+        def kill_midway(done: int, total: int) -> None:
+            seen.append(total)
+            if done >= 1 << 20 and server.process.poll() is None:
+                server.kill()
+
+        with LocalCopy(resolve_archive(made.archive, target), str(temp)) as copy:
+            assert copy.wanted and copy.size > 32 << 20
+            with pytest.raises(StorageError, match="cannot read s3://fleet/dl2/"):
+                copy.fetch(kill_midway)
+        assert seen and max(seen) == copy.size
+        assert list(temp.iterdir()) == [] and not target.exists()
+    finally:
+        server.kill()
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 
 A backup is a tar written in one pass and verified in one pass (``format``, ``writer``,
 ``reader``; specified in docs/backup-format.md), kept in a local directory or any fsspec
-location (``location``), found and pruned by ``catalog`` and put back by ``restore``. This
+location (``location``), found and pruned by ``catalog`` and put back by ``restore`` (from a
+remote location, read from a local copy made by ``download``). This
 module is the package's surface; nothing outside it imports the modules inside.
 """
 
@@ -19,6 +20,7 @@ from pipcachex.backup.catalog import (
     plan_prune,
     resolve_archive,
 )
+from pipcachex.backup.download import LocalCopy
 from pipcachex.backup.format import ArchiveError, BackupHeader, Compression
 from pipcachex.backup.location import StorageError, redact
 from pipcachex.backup.restore import (
@@ -42,6 +44,7 @@ __all__ = [
     "BackupList",
     "BackupResult",
     "Compression",
+    "LocalCopy",
     "Problem",
     "PrunePlan",
     "PruneResult",

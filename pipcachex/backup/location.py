@@ -12,10 +12,11 @@ completes, it is an existence check and a server-side move. Credentials are the 
 from __future__ import annotations
 
 import errno
+import inspect
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,6 +262,37 @@ class RemoteStore:
         with remote_errors(f"cannot read {self.display(name)}"):
             return RemoteReader(self.fs.open(self._path(name), "rb", block_size=READ_BLOCK))
 
+    def size(self, name: str) -> int:
+        """The size of the object ``name``, in bytes."""
+        with remote_errors(f"cannot read {self.display(name)}"):
+            return int(self.fs.size(self._path(name)))
+
+    def download(
+        self, name: str, path: str, on_progress: Callable[[int, int], None] | None = None
+    ) -> None:
+        """Copy the object ``name`` to the local file ``path``, streamed in one request.
+
+        s3fs would fetch a large object in parallel parts held in memory (ten of 50 MiB by
+        default); one request keeps memory bounded and reads the object once, in order.
+        """
+        options: dict[str, Any] = {}
+        if "max_concurrency" in _parameters(getattr(self.fs, "_get_file", None)):
+            options["max_concurrency"] = 1  # an s3fs that downloads in parallel parts
+        callback = None
+        if on_progress is not None:
+            from fsspec.callbacks import Callback
+
+            report = on_progress
+
+            def hook(size: int | None, value: int, **_: Any) -> None:
+                report(value, max(size or 0, value))
+
+            callback = Callback(hooks={"progress": hook})
+        if callback is not None:
+            options["callback"] = callback
+        with remote_errors(f"cannot read {self.display(name)}"):
+            self.fs.get_file(self._path(name), path, **options)
+
     def create(self, name: str, *, unique: bool = False) -> RemoteUpload:
         """Start uploading an archive that will be called ``name``.
 
@@ -369,6 +401,14 @@ class RemoteUpload:
         if not self.direct:  # uploaded directly, the name may be someone else's by now
             with suppress(Exception):
                 self.store.fs.rm(self.temp)
+
+
+def _parameters(function: Any) -> frozenset[str]:
+    """The names of ``function``'s parameters (none when it has no readable signature)."""
+    try:
+        return frozenset(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return frozenset()
 
 
 def _filesystem(url: str, protocol: str) -> tuple[Any, str]:

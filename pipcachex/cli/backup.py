@@ -219,7 +219,13 @@ def restore_command(
     common: Common,
 ) -> int:
     """Verify a backup completely, then restore it into the cache (merge, or --replace)."""
-    from pipcachex.backup import apply_restore, dry_run_result, plan_restore, resolve_archive
+    from pipcachex.backup import (
+        LocalCopy,
+        apply_restore,
+        dry_run_result,
+        plan_restore,
+        resolve_archive,
+    )
     from pipcachex.render.backup import render_restore, render_restore_plan
 
     output = common.output
@@ -227,16 +233,22 @@ def restore_command(
     ref = resolve_archive(archive, target.root)
     if ref.chosen is not None:
         output.info(f"Restoring {ref.label}: {ref.chosen}")
-    with output.progress("Verifying backup", unit="bytes") as bar:
-        plan = plan_restore(target.root, ref, replace=replace, on_progress=bar.update)
-    if dry_run:
-        result = dry_run_result(plan)
-    else:
-        if replace and plan.remove:
-            if not output.json_mode and not output.quiet:
-                render_restore_plan(output, plan)
-            confirm_destructive(yes, f"Make {plan.root} identical to {ref.name}?")
-        with output.progress("Restoring", unit="bytes") as bar:
-            result = apply_restore(plan, on_progress=bar.update)
+    with LocalCopy(ref) as copy:
+        if copy.note:
+            output.info(copy.note)
+        if copy.wanted:
+            with output.progress("Downloading backup", unit="bytes") as bar:
+                ref = copy.fetch(on_progress=bar.update)
+        with output.progress("Verifying backup", unit="bytes") as bar:
+            plan = plan_restore(target.root, ref, replace=replace, on_progress=bar.update)
+        if dry_run:
+            result = dry_run_result(plan)
+        else:
+            if replace and plan.remove:
+                if not output.json_mode and not output.quiet:
+                    render_restore_plan(output, plan)
+                confirm_destructive(yes, f"Make {plan.root} identical to {ref.name}?")
+            with output.progress("Restoring", unit="bytes") as bar:
+                result = apply_restore(plan, on_progress=bar.update)
     render_restore(output, result)
     return EXIT_OK if result.ok else EXIT_FAILURE
