@@ -2,7 +2,7 @@
 
 pipcachex's fast and careful paths use calls that only some systems have: a descriptor on a
 directory listed with ``os.scandir(fd)``, ``O_NOATIME``, ``O_DIRECTORY``, ``os.statvfs``,
-``os.sync``, fsync of a directory, meaningful file modes, and ``os.replace`` over a file that
+``syncfs(2)``, fsync of a directory, meaningful file modes, and ``os.replace`` over a file that
 another process holds open. Each is looked for here, by asking the ``os`` module or by trying it
 once, never by guessing from the platform's name; every caller has a fallback for the system
 without it.
@@ -22,6 +22,7 @@ import sys
 import tempfile
 from contextlib import suppress
 from dataclasses import dataclass, fields
+from typing import Any
 
 from pipcachex.errors import UsageError
 
@@ -40,8 +41,9 @@ class Capabilities:
     o_directory: bool
     #: ``os.statvfs`` (mount flags such as ``ST_NOATIME``).
     statvfs: bool
-    #: ``os.sync``, returning once everything is on disk (one call makes a whole batch durable).
-    sync: bool
+    #: ``syncfs(2)`` through the C library (Linux): one call puts everything written to one
+    #: file system on disk, leaving other file systems alone (``os.sync`` flushes them all).
+    syncfs: bool
     #: A directory can be opened and fsynced, making renames in it durable.
     fsync_directory: bool
     #: File modes mean what they say (``chmod 0o600`` reads back as ``0o600``).
@@ -85,16 +87,57 @@ def _probe(off: frozenset[str]) -> Capabilities:
         "noatime": lambda: hasattr(os, "O_NOATIME"),
         "o_directory": lambda: hasattr(os, "O_DIRECTORY"),
         "statvfs": lambda: hasattr(os, "statvfs"),
-        # sync(2) returns once everything is on disk on Linux; POSIX lets it return at once
-        # (macOS's does), which is no use for making a batch durable: a documented property of
-        # the kernel, which no probe can see.
-        "sync": lambda: hasattr(os, "sync") and sys.platform.startswith("linux"),
+        "syncfs": lambda: _syncfs_function() is not None,
         "fsync_directory": _can_fsync_directory,
         "file_modes": _modes_stick,
         "replace_open": _replaces_open_files,
     }
     # A capability switched off is not even probed: its probe may be what is broken.
     return Capabilities(**{name: name not in off and probes[name]() for name in NAMES})
+
+
+_SYNCFS: list[Any] = []
+
+
+def _syncfs_function() -> Any:
+    """libc's ``syncfs`` as a ctypes function, or None where the system has none."""
+    if not _SYNCFS:
+        _SYNCFS.append(_load_syncfs())
+    return _SYNCFS[0]
+
+
+def _load_syncfs() -> Any:
+    # syncfs(2) is Linux's (glibc 2.14, musl): other systems have no such call, and no
+    # ``os`` function offers it.
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (ImportError, OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+def sync_file_system(path: str | os.PathLike[str]) -> bool:
+    """Put everything written to the file system holding ``path`` on disk (``syncfs``).
+
+    False, having done nothing durable, where the capability is missing or switched off, or
+    the call fails: the caller then fsyncs what it wrote, file by file.
+    """
+    if not current().syncfs:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        return bool(_syncfs_function()(fd) == 0)
+    finally:
+        os.close(fd)
 
 
 def _has_directory_fd() -> bool:

@@ -33,7 +33,7 @@ DAY = 86400
         ("", set()),
         ("all", set(capabilities.NAMES)),
         ("noatime", {"noatime"}),
-        (" statvfs , sync ,", {"statvfs", "sync"}),
+        (" statvfs , syncfs ,", {"statvfs", "syncfs"}),
         ("directory-fd", {"directory_fd"}),
         ("noatime,all", set(capabilities.NAMES)),
     ],
@@ -47,7 +47,7 @@ def test_an_unknown_capability_is_a_usage_error(
 ) -> None:
     with pytest.raises(UsageError, match="'noatim'"):
         capabilities.switched_off("noatim")
-    capabilities_off("sync", "noatim")
+    capabilities_off("syncfs", "noatim")
     result = invoke(["list", "--cache-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "unknown capability 'noatim'" in result.stderr
@@ -62,9 +62,9 @@ def test_this_system_has_every_capability_until_switched_off(
     if not sys.platform.startswith("linux"):
         pytest.skip("describes Linux, the system that has every capability")
     assert all(getattr(capabilities.current(), name) for name in capabilities.NAMES)
-    capabilities_off("noatime", "sync")
+    capabilities_off("noatime", "syncfs")
     have = capabilities.current()
-    assert not have.noatime and not have.sync
+    assert not have.noatime and not have.syncfs
     assert have.statvfs and have.directory_fd
 
 
@@ -75,6 +75,7 @@ def _windows_like(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """
     for name in ("O_NOATIME", "O_DIRECTORY", "statvfs", "sync", "ST_NOATIME"):
         monkeypatch.delattr(os, name, raising=False)
+    monkeypatch.setattr(capabilities, "_SYNCFS", [None])  # no C library with syncfs(2)
     monkeypatch.setattr(os, "supports_fd", os.supports_fd - {os.scandir})
     real_open, real_replace = os.open, os.replace
 
@@ -128,7 +129,7 @@ def test_the_probes_find_what_windows_lacks() -> None:
     with pytest.MonkeyPatch.context() as monkeypatch, _windows_like(monkeypatch):
         have = capabilities.current()
         assert not (have.directory_fd or have.noatime or have.o_directory or have.statvfs)
-        assert not (have.sync or have.fsync_directory or have.replace_open)
+        assert not (have.syncfs or have.fsync_directory or have.replace_open)
 
 
 def test_every_command_answers_the_same_without_the_posix_calls(
@@ -287,15 +288,12 @@ def _refuse(*args: object) -> None:
     raise PermissionError(13, "Access is denied")
 
 
-def test_without_sync_restore_fsyncs_each_file(
-    mixed_cache: Path,
-    tmp_path: Path,
-    capabilities_off: Callable[..., None],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    capabilities_off("sync")
+def _restore_counting_fsyncs(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[Path], list[int]]:
+    """Restore a backup of ``cache``; the files restored and the fsyncs made meanwhile."""
     archive = tmp_path / "all.tar"
-    assert invoke(["backup", "--cache-dir", str(mixed_cache), "--to", str(archive)]).exit_code == 0
+    assert invoke(["backup", "--cache-dir", str(cache), "--to", str(archive)]).exit_code == 0
     fsynced: list[int] = []
     real_fsync = os.fsync
 
@@ -306,11 +304,52 @@ def test_without_sync_restore_fsyncs_each_file(
     def no_sync() -> None:
         raise AssertionError(f"os.sync called from {threading.current_thread().name}")
 
-    monkeypatch.setattr(os, "sync", no_sync)
+    monkeypatch.setattr(os, "sync", no_sync, raising=False)
     monkeypatch.setattr(os, "fsync", counted)
     target = tmp_path / "restored"
     result = invoke(["restore", "--cache-dir", str(target), str(archive)])
     assert result.exit_code == 0, result.stderr
     # pipcachex's own lock file is not restored content: it is never fsynced.
     files = [p for p in target.rglob("*") if p.is_file() and p.name != LOCK_NAME]
-    assert files and len(fsynced) >= len(files)
+    assert files
+    return files, fsynced
+
+
+def test_without_syncfs_restore_fsyncs_each_file(
+    mixed_cache: Path,
+    tmp_path: Path,
+    capabilities_off: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    capabilities_off("syncfs")
+    files, fsynced = _restore_counting_fsyncs(mixed_cache, tmp_path, monkeypatch)
+    assert len(fsynced) >= len(files)
+
+
+def test_with_syncfs_restore_syncs_the_file_system_not_each_file(
+    mixed_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not capabilities.current().syncfs:
+        pytest.skip("needs syncfs(2) (Linux), which this run lacks or switched off")
+    synced: list[str] = []
+    real = capabilities.sync_file_system
+
+    def spy(path: Any) -> bool:
+        synced.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(capabilities, "sync_file_system", spy)
+    _files, fsynced = _restore_counting_fsyncs(mixed_cache, tmp_path, monkeypatch)
+    # One batch, then the renames: two calls, on the cache; no file or directory fsynced.
+    assert synced == [str(tmp_path / "restored")] * 2 and fsynced == []
+
+
+def test_sync_file_system_is_used_only_where_it_exists(
+    tmp_path: Path, capabilities_off: Callable[..., None]
+) -> None:
+    off = capabilities.switched_off(os.environ.get(capabilities.ENVIRONMENT, ""))
+    expected = sys.platform.startswith("linux") and "syncfs" not in off
+    assert capabilities.sync_file_system(tmp_path) is expected
+    assert capabilities.sync_file_system(tmp_path / "missing") is False
+    capabilities_off("syncfs")
+    assert capabilities.sync_file_system(tmp_path) is False
