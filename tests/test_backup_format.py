@@ -13,6 +13,7 @@ import io
 import json
 import lzma
 import os
+import re
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,8 @@ from pipcachex.backup.format import (
     safe_relative_path,
 )
 from pipcachex.backup.location import LocalStore, is_url, redact
-from pipcachex.backup.reader import verify
+from pipcachex.backup.reader import ArchiveReader, verify
+from pipcachex.backup.table import FileTable
 from pipcachex.backup.tar import BLOCK, end_of_archive
 from pipcachex.backup.writer import backup_entries, generated_name, resolve_destination
 from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout
@@ -489,6 +491,36 @@ def test_the_undamaged_archive_reads(plain: bytes) -> None:
     assert read(assemble(members(plain)))[0]["files"] == len(FILES)
     # A re-sealed but unchanged index is fine too, so the index edits above test the edit.
     assert read(_index_edit(lambda i: i)(plain))[0]["files"] == len(FILES)
+
+
+def _second_pass(data: bytes, expected: FileTable) -> None:
+    reader = ArchiveReader(io.BytesIO(data), "test.tar", expected=expected)
+    for member in reader.members():
+        for _ in member.chunks():
+            pass
+
+
+def _later_times(index: bytes) -> bytes:
+    return re.sub(rb'"mtime_ns":(\d+)', lambda m: b'"mtime_ns":%d' % (int(m[1]) + 1), index)
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [(d, f"{e}|changed since it was verified") for _, d, e in DAMAGES]
+    + [
+        # Whole and sealed, but not the archive the first pass verified:
+        (_index_edit(_later_times), "changed since it was verified"),
+        (_edit(lambda p: [p[0], *p[2:]]), "changed since it was verified|lists"),
+    ],
+    ids=[n for n, _, _ in DAMAGES] + ["index times changed, resealed", "a file fewer"],
+)
+def test_a_second_pass_refuses_any_change(plain: bytes, damage: Damage, expected: str) -> None:
+    """Restore's second pass keeps no table of its own: it checks against the first's."""
+    _, table = verify(io.BytesIO(plain), "test.tar")
+    _second_pass(plain, table)  # the same archive passes
+    with pytest.raises(ArchiveError, match=expected):
+        _second_pass(damage(plain), table)
+    assert len(table) == len(FILES)  # never grown by the second pass
 
 
 def test_zstd_damage_is_detected(tmp_path: Path) -> None:
