@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import invoke
+from conftest import require_free_space_reading
 from test_backup_format import FILES, make_cache
 
 from pipcachex import capabilities
@@ -474,6 +475,7 @@ def test_s3_restore_downloads_the_archive_once(
     tmp_path: Path, s3: S3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both passes of a restore read one local copy, which is gone afterwards."""
+    require_free_space_reading(tmp_path)  # a copy is made only where it is known to fit
     source = tmp_path / "source"
     result = backup_entries(source, make_cache(source), "s3://fleet/once/", default_dir=tmp_path)
     temp = tmp_path / "temp"
@@ -542,6 +544,7 @@ def test_s3_restore_download_interrupted_leaves_nothing(
     tmp_path: Path, s3: S3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server dies mid-download: a StorageError, no local copy left, cache untouched."""
+    require_free_space_reading(tmp_path)  # a copy is made only where it is known to fit
     server = _ServerProcess()
     try:
         monkeypatch.setitem(
