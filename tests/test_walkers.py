@@ -21,7 +21,7 @@ import pytest
 import worker_faults
 from cli_helpers import invoke
 
-from pipcachex.cache import CacheWalk, parallel, scan, scan_cache, walkers
+from pipcachex.cache import CacheWalk, Layout, parallel, scan, scan_cache, walkers
 
 TALLY_PART = walkers._tally_part
 
@@ -176,3 +176,49 @@ def test_scan_and_tally_progress_report_the_bytes_seen(busy_cache: Path) -> None
     tally = walk.tally()
     assert tallied[-1] == scanned[-1]
     assert tally.total_size() == scanned[-1][1]
+
+
+class _Clock:
+    """``time.perf_counter`` for a ``_Pace``: moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+HTTP_PART = walkers.Part("/c/http/0/1", Layout.HTTP)
+V2_PART = walkers.Part("/c/http-v2/0/1", Layout.HTTP_V2)
+
+
+@pytest.mark.parametrize(
+    ("known", "walks", "expected"),
+    [
+        # Nothing walked yet, or too little to go by: no estimate.
+        (90_000, [], 0.0),
+        (90_000, [(HTTP_PART, 0.001, 60)] * 7, 0.0),
+        # By entries: 500 entries in 0.5 s, 89,500 left of what the memo knew.
+        (90_000, [(HTTP_PART, 0.05, 50)] * 10, 89.5),
+        # A memo that knows nothing: by the parts left (768 - 10), at the layout's pace.
+        (0, [(HTTP_PART, 0.01, 50)] * 10, 7.58),
+        # The small legacy parts come first; the pace starts over with http-v2's big ones:
+        # 8 parts at 0.1 s each, 750 parts left, not the whole walk's average.
+        (0, [(HTTP_PART, 0.001, 5)] * 10 + [(V2_PART, 0.1, 40)] * 8, 75.0),
+    ],
+)
+def test_the_pace_of_a_walk_estimates_what_is_left(
+    known: int,
+    walks: list[tuple[walkers.Part, float, int]],
+    expected: float,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(time, "perf_counter", clock)
+    pace = walkers._Pace(known)
+    for part, seconds, entries in walks:
+        pace.left(part, 768)
+        clock.now += seconds
+        pace.walked(entries)
+    following = walks[-1][0] if walks else HTTP_PART
+    assert pace.left(following, 768) == pytest.approx(expected, rel=1e-6)

@@ -117,6 +117,11 @@ class AttributionMemo:
             return  # a missing, unreadable or foreign memo only costs time
         self._known, self._loaded = known, len(known)
 
+    @property
+    def known(self) -> int:
+        """How many entries the memo knew when it was loaded (how big the last scan found it)."""
+        return self._loaded
+
     @contextlib.contextmanager
     def recording(self) -> Iterator[None]:
         """Write what the scan inside the block looks up and records to a new memo file.

@@ -7,9 +7,9 @@ GIL), and shipping entries to the scanning process would cost it about as much a
 them. But ``info`` needs only totals, and totals add up (``CacheTally``).
 
 So a tally walks the first parts of the walk (see ``Part``: 256 and more per HTTP layout) in
-its own process, and once those say that the rest would take longer than ``SPREAD_FROM``
-seconds, it hands the remaining parts to a ``parallel.Workers`` pool, at most ``IN_FLIGHT`` per
-worker at a time; until a worker has answered, it walks the parts that find no room itself. A
+its own process, and once the pace of the current layout says that the rest would take longer
+than ``SPREAD_FROM`` seconds, it hands the remaining parts to a ``parallel.Workers`` pool, at
+most ``IN_FLIGHT`` per worker at a time, and walks the parts that find no room itself. A
 worker walks a part exactly as the scanning process would, with a read-only copy of the memo,
 and answers with the part's tally, what it could not read, the memo keys it found and the
 entries it had to read (``PartTally``). The scanning process merges the tallies and writes the
@@ -36,7 +36,10 @@ from pipcachex.cache.tally import CacheTally
 #: script's own imports again, then loads the memo) takes most of a second of a core to start,
 #: which a warm 10,000-entry ``info`` (about 2 s alone) did not win back.
 SPREAD_FROM = 2.0
-IN_FLIGHT = 2
+IN_FLIGHT = 4
+#: How much of the walk a ``_Pace`` measures before it estimates by parts, or by entries.
+_PACE_PARTS = 8
+_PACE_ENTRIES = 500
 _PROGRESS_EVERY = 500
 
 
@@ -115,21 +118,19 @@ def spread_tally(
         pieces.append((piece, walker.unreadable))
     slots = [before]
     parts = sum(1 for piece, _ in pieces if isinstance(piece, Part))
-    workers = parallel.worker_count()
+    # This process walks too, whenever the workers have parts enough: one worker fewer than
+    # there are cores keeps every core busy without two walkers taking turns on one.
+    workers = parallel.worker_count() - 1
     pool: parallel.Workers | None = None
     flying: deque[tuple[Part, list[str], parallel.Job[PartTally]]] = deque()
     progress = _Progress(on_progress, tally)
-    started = time.perf_counter()
-    walked = 0
-    answered = False
+    pace = _Pace(memo.known)
     finished = False
 
     def land() -> None:
-        nonlocal answered
         part, own, job = flying.popleft()
         assert pool is not None
         answer = pool.result(job)
-        answered = True
         if answer is None:
             walker.unreadable = own
             progress.add(_tally_part(walker, part, tally))
@@ -149,23 +150,21 @@ def spread_tally(
                 tally.add(piece)
                 progress.add(1)
                 continue
-            elapsed = time.perf_counter() - started
-            if pool is None and workers > 1 and _worth_spreading(elapsed, walked, parts):
+            if pool is None and workers > 0 and _worth_spreading(pace.left(piece, parts)):
                 pool = parallel.Workers(workers)
             if pool is not None and pool.working:
                 while flying and flying[0][2].done:
                     land()
-                # Until a worker has answered (starting one takes a while), a part that finds
-                # the workers' queue full is walked here rather than waited for.
-                if len(flying) >= IN_FLIGHT * workers and answered:
-                    land()
+                # A part that finds the workers' queue full is walked here rather than waited
+                # for: this process is as good a walker as any of them.
                 if len(flying) < IN_FLIGHT * workers:
                     job = pool.submit(TALLY_JOB, (start, piece), _is_part_tally)
                     flying.append((piece, own, job))
                     continue
             walker.unreadable = own
-            progress.add(_tally_part(walker, piece, tally))
-            walked += 1
+            count = _tally_part(walker, piece, tally)
+            progress.add(count)
+            pace.walked(count)
         while flying:
             land()
         progress.done()
@@ -179,9 +178,50 @@ def spread_tally(
     return tally
 
 
-def _worth_spreading(elapsed: float, walked: int, parts: int) -> bool:
+def _worth_spreading(seconds_left: float) -> bool:
     """Whether the parts not walked yet would take long enough to start workers for them."""
-    return walked > 0 and elapsed / walked * (parts - walked) > SPREAD_FROM
+    return seconds_left > SPREAD_FROM
+
+
+class _Pace:
+    """How long the parts not walked yet would take here, from what the walk took so far.
+
+    Two estimates, the larger wins. By entries: the memo says how many entries the last scan
+    found, and every entry costs about the same to walk, whatever its layout. By parts, for a
+    cache the memo does not know: the layouts' parts differ in size (a cache holds a few legacy
+    ``http/`` entries for many in ``http-v2/``, and the legacy layout is walked first), so
+    their pace is measured afresh for each layout. Measured over the whole walk, the small
+    legacy parts made a 100,000-entry ``info`` look too short to be worth any workers.
+    """
+
+    def __init__(self, expected_entries: int) -> None:
+        self._expected = expected_entries
+        self._started = self._since = time.perf_counter()
+        self._layout: Layout | None = None
+        self._in_layout = 0
+        self._parts = 0
+        self._entries = 0
+
+    def left(self, part: Part, parts: int) -> float:
+        """Seconds the ``parts`` of the walk not walked yet would take, ``part`` next."""
+        now = time.perf_counter()
+        if part.layout is not self._layout:
+            self._layout, self._since, self._in_layout = part.layout, now, 0
+        by_parts = by_entries = 0.0
+        # Each needs a few parts' worth of measurement: the first parts walked, with little
+        # in them, cost more than their share (the walk's code is still being warmed up).
+        if self._in_layout >= _PACE_PARTS:
+            by_parts = (now - self._since) / self._in_layout * (parts - self._parts)
+        if self._entries >= _PACE_ENTRIES:
+            left = max(0, self._expected - self._entries)
+            by_entries = (now - self._started) / self._entries * left
+        return max(by_parts, by_entries)
+
+    def walked(self, entries: int) -> None:
+        """One more part, of ``entries`` entries, was walked here."""
+        self._in_layout += 1
+        self._parts += 1
+        self._entries += entries
 
 
 def _tally_part(walker: PartWalker, part: Part, tally: CacheTally) -> int:
