@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 
@@ -102,8 +103,19 @@ def format_size(size: int) -> str:
     return decimal(size)
 
 
+#: The timestamps ``time.gmtime`` turns into a four-digit year on every platform (Windows
+#: refuses negative ones): years 1970 to 9999.
+_GMTIME_RANGE = (0, 253_402_300_800)
+
+
 def iso_utc(timestamp: float) -> str:
-    """Render a POSIX timestamp as an ISO 8601 UTC string with a ``Z`` suffix."""
+    """Render a POSIX timestamp as an ISO 8601 UTC string with a ``Z`` suffix (to the second).
+
+    ``list --json`` renders two per entry: ``time.gmtime`` and ``strftime`` take a third of
+    the time a ``datetime`` does. Both drop the fraction of the second.
+    """
+    if _GMTIME_RANGE[0] <= timestamp < _GMTIME_RANGE[1]:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
     moment = datetime.fromtimestamp(timestamp, timezone.utc).replace(microsecond=0)
     return moment.isoformat().replace("+00:00", "Z")
 

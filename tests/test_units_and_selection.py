@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from pipcachex.cache import CacheEntry, CacheFile, Kind, Layout
+from pipcachex.cache import CacheEntry, CacheFile, CacheScan, Kind, Layout
 from pipcachex.errors import UsageError
+from pipcachex.operations.listing import list_entries
 from pipcachex.selection import Selection, build_selection, least_recently_used, parse_spec
 from pipcachex.units import MAX_SIZE, format_age, iso_utc, parse_age, parse_size
 
@@ -271,3 +273,40 @@ def test_the_newer_than_boundary_is_inclusive() -> None:
 def test_a_spec_keeps_the_text_the_user_gave() -> None:
     assert parse_spec(" Beta_Pkg>=1 ").text == " Beta_Pkg>=1 "
     assert parse_spec("gamma").text == "gamma"
+
+
+# -- the order of a listing --------------------------------------------------------------------
+
+
+def _listed(*entries: CacheEntry) -> list[tuple[str | None, str | None, str]]:
+    scan = CacheScan(Path("/c"), True, entries, (), NOW.timestamp())
+    result = list_entries(scan, Selection())
+    return [(e.package, e.version, e.path) for e in result.entries]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        # Versions in version order, not text order; invalid ones after, entries without last.
+        (
+            [("a", "10", "/p1"), ("a", "9", "/p2"), ("a", "bad", "/p3"), ("a", None, "/p4")],
+            [("a", "9", "/p2"), ("a", "10", "/p1"), ("a", "bad", "/p3"), ("a", None, "/p4")],
+        ),
+        # Equal versions written apart ("1.0", "1.0.0") tie, and the path decides.
+        (
+            [("a", "1.0.0", "/p1"), ("a", "1.0", "/p2"), ("a", "1.0", "/p0"), ("a", "1.0.0", "/p")],
+            [("a", "1.0.0", "/p"), ("a", "1.0", "/p0"), ("a", "1.0.0", "/p1"), ("a", "1.0", "/p2")],
+        ),
+        # Projects first by name, then entries of no project; pre-releases before releases.
+        (
+            [(None, None, "/z"), ("b", "1", "/b"), ("a", "2.0", "/a2"), ("a", "2.0rc1", "/a1")],
+            [("a", "2.0rc1", "/a1"), ("a", "2.0", "/a2"), ("b", "1", "/b"), (None, None, "/z")],
+        ),
+    ],
+)
+def test_a_listing_is_ordered_by_project_then_version(
+    given: list[tuple[str | None, str | None, str]],
+    expected: list[tuple[str | None, str | None, str]],
+) -> None:
+    entries = [entry(package, version, path=path) for package, version, path in given]
+    assert _listed(*entries) == expected

@@ -62,7 +62,17 @@ def test_bad_ages_name_the_value_and_the_option(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("timestamp", "text"),
-    [(0, "1970-01-01T00:00:00Z"), (1.9, "1970-01-01T00:00:01Z"), (86399, "1970-01-01T23:59:59Z")],
+    [
+        (0, "1970-01-01T00:00:00Z"),
+        (1.9, "1970-01-01T00:00:01Z"),
+        (86399, "1970-01-01T23:59:59Z"),
+        (1_796_321_027.999, "2026-12-03T18:03:47Z"),
+        (951_782_400, "2000-02-29T00:00:00Z"),
+        (253_402_300_799, "9999-12-31T23:59:59Z"),
+        # Outside what gmtime renders everywhere: the datetime path, the same shape.
+        (-1.5, "1969-12-31T23:59:58Z"),
+        (-86_400, "1969-12-31T00:00:00Z"),
+    ],
 )
 def test_iso_utc_is_utc_to_the_second(timestamp: float, text: str) -> None:
     assert iso_utc(timestamp) == text

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -141,20 +142,31 @@ class InfoResult:
     last_used: LastUsed | None = None
 
 
-def _entry_order(key: SortKey) -> Callable[[CacheEntry], tuple[Any, ...]]:
+def _entry_order(
+    key: SortKey, entries: Sequence[CacheEntry]
+) -> Callable[[CacheEntry], tuple[Any, ...]]:
     if key is SortKey.SIZE:
         return lambda e: (-e.size, e.package or "", e.path)
     if key is SortKey.AGE:
         return lambda e: (e.last_used, e.path)
-    # One key per distinct version, shared by every entry of it: a Version object per entry
-    # made sorting a 100,000-entry listing hold tens of MB of keys at once.
-    version_keys: dict[str | None, tuple[int, Version | str]] = {}
+    # Each distinct version is parsed once and replaced by its rank among them: comparing
+    # Version objects (Python code) while sorting 100,000 entries cost more than the sort, and
+    # a Version object per entry held tens of MB of keys at once.
+    # Versions equal as versions ("1.0", "1.0.0") share a rank, as they compared equal before.
+    keyed = sorted(
+        ((_version_key(version), version) for version in {e.version for e in entries}),
+        key=itemgetter(0),
+    )
+    rank: dict[str | None, int] = {}
+    previous: tuple[int, Version | str] | None = None
+    for version_key, version in keyed:
+        if version_key != previous:
+            previous = version_key
+            current = len(rank)
+        rank[version] = current
 
     def by_name(e: CacheEntry) -> tuple[Any, ...]:
-        version = version_keys.get(e.version)
-        if version is None:
-            version = version_keys[e.version] = _version_key(e.version)
-        return (e.package is None, e.package or "", version, e.kind.value, e.path)
+        return (e.package is None, e.package or "", rank[e.version], e.kind._value_, e.path)
 
     return by_name
 
@@ -172,7 +184,8 @@ def list_entries(
     scan: CacheScan, selection: Selection, sort: SortKey = SortKey.NAME, packages: bool = False
 ) -> ListResult:
     """Select and order the scanned entries; with ``packages`` also aggregate them per project."""
-    chosen = sorted((e for e in scan.entries if selection.matches(e)), key=_entry_order(sort))
+    chosen = [e for e in scan.entries if selection.matches(e)]
+    chosen.sort(key=_entry_order(sort, chosen))
     summary = summarise_packages(chosen, sort) if packages else None
     return ListResult(scan.root, tuple(chosen), summary, scan.scanned_at)
 

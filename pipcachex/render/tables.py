@@ -17,19 +17,22 @@ __all__ = ["count_noun", "entries_table", "entry_json", "package_json", "package
 
 def entry_json(entry: CacheEntry) -> dict[str, Any]:
     """The JSON form of one entry, shared by every command that reports entries."""
+    problem = entry.problem
+    # ``_value_`` is the member's value as ``.value`` gives it, without the descriptor call
+    # that made reading it a tenth of rendering a 100,000-entry ``list --json``.
     return {
         "package": entry.package,
         "version": entry.version,
         "filename": entry.filename,
-        "kind": entry.kind.value,
-        "layout": entry.layout.value,
+        "kind": entry.kind._value_,
+        "layout": entry.layout._value_,
         "size": entry.size,
         "created": iso_utc(entry.created),
         "last_used": iso_utc(entry.last_used),
-        "path": str(entry.path),
-        "paths": [str(p) for p in entry.paths],
-        "problem": None if entry.problem is None else entry.problem.message,
-        "problem_code": None if entry.problem is None else entry.problem.code.value,
+        "path": entry.path,
+        "paths": [member.path for member in entry.files],
+        "problem": None if problem is None else problem.message,
+        "problem_code": None if problem is None else problem.code._value_,
         "busy": entry.busy,
     }
 
