@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import IO, BinaryIO
 
 from pipcachex.cache.archives import ARCHIVE_ERRORS, ZIP_MAGIC, decompressing, is_compressed_tar
-from pipcachex.cache.attribute import unreadable_problem
-from pipcachex.cache.fileio import open_untouched, window
-from pipcachex.cache.httpmeta import HttpRecord, RecordError, read_record
+from pipcachex.cache.attribute import SMALL_RECORD_BYTES, unreadable_problem
+from pipcachex.cache.fileio import open_untouched, read_untouched, window
+from pipcachex.cache.httpmeta import HttpRecord, RecordError, parse_small_record, read_record
 from pipcachex.cache.identify import body_problem, page_decoder, page_encoding, page_problem
 from pipcachex.cache.model import CacheEntry, Kind, Layout, Problem, ProblemCode
 
@@ -165,9 +165,14 @@ def _check_http(entry: CacheEntry, deep: bool) -> Finding | None:
     body_file = next((f for f in entry.files if f.path.endswith(".body")), None)
     meta_size = next(f.size for f in entry.files if f.path == entry.path)
     with ExitStack() as stack:
-        meta = stack.enter_context(open_untouched(entry.path))
         try:
-            record = read_record(meta, meta_size)
+            if body_file is not None and meta_size <= SMALL_RECORD_BYTES:
+                # An http-v2 record, small and apart from its body: read whole and decoded by
+                # the msgpack extension, not byte by byte from the file (a third of verify).
+                record = parse_small_record(read_untouched(entry.path, meta_size))
+            else:
+                meta = stack.enter_context(open_untouched(entry.path))
+                record = read_record(meta, meta_size)
         except RecordError as exc:
             return Finding(entry, entry.path, Problem(ProblemCode.BAD_METADATA, str(exc)))
         if body_file is not None:
