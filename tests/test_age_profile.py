@@ -77,6 +77,31 @@ def test_tallies_of_several_processes_merge_into_the_same_profile() -> None:
     assert sizes == [80, 50, 0, 40, 50, 60]
 
 
+def _projects(tally: CacheTally) -> dict[str, tuple[object, ...]]:
+    return {
+        name: (p.entries, p.size, p.versions, p.oldest, p.newest)
+        for name, p in tally.projects.items()
+    }
+
+
+def test_a_pickled_tally_comes_back_whole_and_still_counts() -> None:
+    tally = CacheTally()
+    for index, (package, version, days) in enumerate(
+        [("p", "1", 3.0), ("p", "2", 40.0), ("q", None, 0.5), ("r", "1", 900.0)]
+    ):
+        entry = _entry(days, 10 * (index + 1), f"e{index}")
+        tally.add(CacheEntry(entry.path, entry.kind, entry.layout, entry.files, package, version))
+    back = pickle.loads(pickle.dumps(tally))
+    assert _projects(back) == _projects(tally)
+    assert _projects(back)["p"] == (2, 30, {"1", "2"}, NOW - 40 * DAY, NOW - 3 * DAY)
+    assert (back.buckets, back.last_used) == (tally.buckets, tally.last_used)
+    assert (back.http_files, back.http_size) == (tally.http_files, tally.http_size)
+    # Still a tally: a new project or a new entry of an old one is counted in.
+    back.add(_entry(1.0, 5, "new"))
+    back.projects["z"].count(1, "9", NOW)
+    assert back.projects["p"].entries == 3 and back.projects["z"].entries == 1
+
+
 def test_info_shows_the_profile(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     ages = {

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ import pytest
 import worker_faults
 from cli_helpers import invoke
 
-from pipcachex.cache import CacheWalk, Layout, parallel, scan, scan_cache, walkers
+from pipcachex.cache import CacheEntry, CacheWalk, Kind, Layout, parallel, scan, scan_cache, walkers
+from pipcachex.cache.memo import AttributionMemo
+from pipcachex.cache.tally import CacheTally
 
 TALLY_PART = walkers._tally_part
 
@@ -222,3 +225,82 @@ def test_the_pace_of_a_walk_estimates_what_is_left(
         pace.walked(entries)
     following = walks[-1][0] if walks else HTTP_PART
     assert pace.left(following, 768) == pytest.approx(expected, rel=1e-6)
+
+
+class _ListingWalker:
+    """A ``PartWalker`` of ``count`` parts of one entry each, with something unreadable met
+    inside each part and while listing the next one: the order a walk reports them in."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.unreadable: list[str] = []
+        self.worker_trouble: list[str] = []
+
+    def parts(self) -> Iterator[walkers.Part | CacheEntry]:
+        self.unreadable.append("top: listed")
+        for index in range(self.count):
+            yield walkers.Part(f"/c/http/{index:02}", Layout.HTTP)
+            self.unreadable.append(f"after {index:02}: listed")
+
+    def part_entries(self, part: walkers.Part) -> Iterator[CacheEntry]:
+        self.unreadable.append(f"{part.path[-2:]}: inside")
+        yield CacheEntry(f"{part.path}/e", Kind.UNKNOWN, Layout.HTTP, ())
+
+
+def _tally_in_a_worker(job: tuple[walkers.WalkStart, tuple[walkers.Part, ...]]) -> Any:
+    walker = _ListingWalker(0)
+    tally = CacheTally()
+    unreadable = []
+    for part in job[1]:
+        walker.unreadable = []
+        for entry in walker.part_entries(part):
+            tally.add(entry)
+        unreadable.append(walker.unreadable)
+    return walkers.PartTally(len(job[1]), tally, unreadable, b"")
+
+
+class _LazyPool:
+    """A pool whose answers are worked out only when asked for (never ``done`` before):
+    the scanning process walks every part that finds the queue full."""
+
+    def __init__(self, count: int) -> None:
+        self.trouble: list[str] = []
+        self.working = True
+        self.jobs = 0
+
+    def submit(self, run: Any, argument: Any, check: Any) -> Any:
+        self.jobs += 1
+        future: Future[Any] = Future()
+        job = parallel.Job(future, check)
+        job.run = lambda: future.set_result(run(argument))  # type: ignore[attr-defined]
+        return job
+
+    def result(self, job: Any) -> Any:
+        job.run()
+        answer = job.future.result()
+        return answer if job.check(answer) else None
+
+    def close(self, *, kill: bool = False) -> None:
+        pass
+
+
+@pytest.mark.parametrize("job", [_tally_in_a_worker, worker_faults.garbles])
+def test_parts_sent_in_chunks_report_what_was_unreadable_in_walk_order(
+    job: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The first chunk (8 parts) goes to the pool, the rest is walked here while it "works";
+    # whoever walked a part, the lines come out as one process walking alone lists them.
+    alone = _ListingWalker(12)
+    alone_entries = [entry for part in alone.parts() for entry in alone.part_entries(part)]  # type: ignore[arg-type]
+    monkeypatch.setattr(walkers, "_worth_spreading", lambda seconds_left: True)
+    monkeypatch.setattr(walkers, "IN_FLIGHT", 1)
+    monkeypatch.setattr(parallel, "worker_count", lambda: 2)
+    monkeypatch.setattr(parallel, "Workers", _LazyPool)
+    monkeypatch.setattr(walkers, "TALLY_JOB", job)
+    spread = _ListingWalker(12)
+    memo = AttributionMemo(tmp_path, None)
+    start = walkers.WalkStart(str(tmp_path), None, 0.0)
+    tally = walkers.spread_tally(spread, memo, start)
+    assert spread.unreadable == alone.unreadable
+    assert spread.unreadable[:3] == ["top: listed", "00: inside", "after 00: listed"]
+    assert tally.buckets[Kind.UNKNOWN, Layout.HTTP][0] == len(alone_entries) == 12

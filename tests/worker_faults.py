@@ -43,10 +43,12 @@ def raises(argument: object) -> object:
     raise RuntimeError("a bug in the worker")
 
 
-def dies_after_one_part(argument: tuple[walkers.WalkStart, walkers.Part]) -> walkers.PartTally:
-    """Tally one part for real, then die on the next."""
+def dies_after_one_part(
+    argument: tuple[walkers.WalkStart, tuple[walkers.Part, ...]],
+) -> walkers.PartTally:
+    """Tally one chunk of parts for real, then die on the next."""
     global _calls
     _calls += 1
     if _calls > 1:
         os._exit(3)
-    return walkers.tally_part(argument)
+    return walkers.tally_parts(argument)
