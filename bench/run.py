@@ -894,7 +894,13 @@ def verdicts(by_size: dict[int, dict[str, list[Row]]]) -> list[Verdict]:
         found.append(Verdict(text, f"{ratio:.2f}x ({linked.median:.2f} s) at {size:,}", ratio <= 2))
     else:
         found.append(Verdict(text, "not measured", None))
-    with_rss = [r for g in res.values() for r in g if r.label.startswith("pipcachex") and r.rss_mib]
+    # The targets are this build's: an earlier build timed beside it (--before) is not judged.
+    with_rss = [
+        r
+        for g in res.values()
+        for r in g
+        if r.label.startswith("pipcachex") and "(before)" not in r.label and r.rss_mib
+    ]
     if with_rss:
         peak = max(with_rss, key=lambda r: r.rss_mib or 0.0)
         found.append(
