@@ -90,7 +90,10 @@ def check(work: Path) -> None:
     info = pipcachex_json(exe, "info", *options, cwd=work)
     listed = pipcachex_json(exe, "list", *options, cwd=work)["entries"]
     ours = [e for e in listed if e["kind"] == "built-wheel" and e["package"] == "pipcachex"]
-    print(f"the new pip cache: {len(listed)} entries, {len(ours)} built wheel of pipcachex")
+    entry_word = "entry" if len(listed) == 1 else "entries"
+    wheel_word = "wheel" if len(ours) == 1 else "wheels"
+    counted = f"{len(listed)} {entry_word}, {len(ours)} built {wheel_word} of pipcachex"
+    print(f"the new pip cache: {counted}")
     if info["schema"] != 1 or [e["version"] for e in ours] != [version]:
         raise SystemExit(f"pipcachex does not list the wheel pip built and cached: {listed}")
     pipcachex_json(exe, "verify", *options, cwd=work)
