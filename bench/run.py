@@ -986,6 +986,21 @@ def machine(drop_status: str) -> list[str]:
     ]
 
 
+def legacy_only_pip() -> str | None:
+    """The version of the venv's pip when it predates ``http-v2/`` (pip 23.3), else None."""
+    from packaging.version import InvalidVersion, Version
+
+    from pipcachex.pip_runner import HTTP_V2_SINCE
+
+    found = subprocess.run(
+        [PYTHON, "-m", "pip", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split()[1:2]
+    try:
+        return found[0] if found and Version(found[0]) < HTTP_V2_SINCE else None
+    except InvalidVersion:
+        return None
+
+
 def _cell(row: Row | None) -> str:
     if row is None:
         return ""
@@ -1246,6 +1261,12 @@ def main(argv: list[str] | None = None) -> int:
 
     drop_status = detect_drop_caches(args.workdir)
     log(f"drop caches: {drop_status}")
+    old_pip = legacy_only_pip()
+    if old_pip:
+        log(
+            f"warning: pip {old_pip} of this venv knows only the legacy http/ layout, so the "
+            "'pip cache info' rows count a seventh of the cache (python -m pip install -U pip)"
+        )
     by_size: dict[int, dict[str, list[Row]]] = {}
     titles: dict[str, str] = {}
     manifests: dict[int, dict[str, object]] = {}
