@@ -966,9 +966,7 @@ def machine(drop_status: str) -> list[str]:
         text=True,
         check=False,
     ).stdout.strip()
-    pip_version = subprocess.run(
-        [PYTHON, "-m", "pip", "--version"], capture_output=True, text=True, check=False
-    ).stdout.split()[1:2]
+    pip_version = venv_pip_version()
     pcx = subprocess.run([PIPCACHEX, "--version"], capture_output=True, text=True, check=False)
     commit = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
@@ -979,11 +977,19 @@ def machine(drop_status: str) -> list[str]:
     return [
         f"- Machine: {cores} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} "
         f"{platform.release()}; cache on {' '.join(fs.split()) or 'unknown fs'}",
-        f"- Python {platform.python_version()}, pip {' '.join(pip_version) or '?'}, "
+        f"- Python {platform.python_version()}, pip {pip_version or '?'}, "
         f"{pcx.stdout.strip()} (commit {commit or '?'})",
         f"- Dropping the page cache for cold runs: {drop_status}",
         *([f'- The "(before)" rows ran `{BEFORE}`'] if BEFORE else []),
     ]
+
+
+def venv_pip_version() -> str | None:
+    """The version of the pip beside this benchmark's Python (the one ``pip cache info`` runs)."""
+    found = subprocess.run(
+        [PYTHON, "-m", "pip", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split()[1:2]
+    return found[0] if found else None
 
 
 def legacy_only_pip() -> str | None:
@@ -992,11 +998,9 @@ def legacy_only_pip() -> str | None:
 
     from pipcachex.pip_runner import HTTP_V2_SINCE
 
-    found = subprocess.run(
-        [PYTHON, "-m", "pip", "--version"], capture_output=True, text=True, check=False
-    ).stdout.split()[1:2]
+    found = venv_pip_version()
     try:
-        return found[0] if found and Version(found[0]) < HTTP_V2_SINCE else None
+        return found if found and Version(found) < HTTP_V2_SINCE else None
     except InvalidVersion:
         return None
 

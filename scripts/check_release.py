@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pipcachex.render.words import count_noun
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -90,10 +92,8 @@ def check(work: Path) -> None:
     info = pipcachex_json(exe, "info", *options, cwd=work)
     listed = pipcachex_json(exe, "list", *options, cwd=work)["entries"]
     ours = [e for e in listed if e["kind"] == "built-wheel" and e["package"] == "pipcachex"]
-    entry_word = "entry" if len(listed) == 1 else "entries"
-    wheel_word = "wheel" if len(ours) == 1 else "wheels"
-    counted = f"{len(listed)} {entry_word}, {len(ours)} built {wheel_word} of pipcachex"
-    print(f"the new pip cache: {counted}")
+    counted = f"{count_noun(len(listed), 'entry')}, {count_noun(len(ours), 'built wheel')}"
+    print(f"the new pip cache: {counted} of pipcachex")
     if info["schema"] != 1 or [e["version"] for e in ours] != [version]:
         raise SystemExit(f"pipcachex does not list the wheel pip built and cached: {listed}")
     pipcachex_json(exe, "verify", *options, cwd=work)
