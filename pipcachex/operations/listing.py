@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -158,13 +159,11 @@ def _entry_order(
         ((_version_key(version), version) for version in {e.version for e in entries}),
         key=itemgetter(0),
     )
-    rank: dict[str | None, int] = {}
-    previous: tuple[int, Version | str] | None = None
-    for version_key, version in keyed:
-        if version_key != previous:
-            previous = version_key
-            current = len(rank)
-        rank[version] = current
+    rank = {
+        version: index
+        for index, (_, equal) in enumerate(groupby(keyed, key=itemgetter(0)))
+        for _, version in equal
+    }
 
     def by_name(e: CacheEntry) -> tuple[Any, ...]:
         return (e.package is None, e.package or "", rank[e.version], e.kind._value_, e.path)
