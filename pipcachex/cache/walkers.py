@@ -7,13 +7,14 @@ GIL), and shipping entries to the scanning process would cost it about as much a
 them. But ``info`` needs only totals, and totals add up (``CacheTally``).
 
 So a tally walks the first parts of the walk (see ``Part``: 256 and more per HTTP layout) in
-its own process, and once the pace of the current layout says that the rest would take longer
-than ``SPREAD_FROM`` seconds, it hands the remaining parts to a ``parallel.Workers`` pool, at
-most ``IN_FLIGHT`` per worker at a time, and walks the parts that find no room itself. A
-worker walks a part exactly as the scanning process would, with a read-only copy of the memo,
-and answers with the part's tally, what it could not read, the memo keys it found and the
-entries it had to read (``PartTally``). The scanning process merges the tallies and writes the
-memo; a part whose worker was lost is walked there again.
+its own process, and once their pace (see ``_Pace``) says that the rest would take longer than
+``SPREAD_FROM`` seconds, it starts a ``parallel.Workers`` pool of one worker fewer than there
+are cores and hands it the remaining parts, ``CHUNK`` consecutive parts a job and at most
+``IN_FLIGHT`` jobs per worker at a time; the parts that find the workers busy it walks itself.
+A worker walks its parts exactly as the scanning process would, with a read-only copy of the
+memo, and answers with their tally, what it could not read (per part), the memo keys it found
+and the entries it had to read (``PartTally``). The scanning process merges the tallies and
+writes the memo; a chunk whose worker was lost is walked there again.
 """
 
 from __future__ import annotations
